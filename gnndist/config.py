@@ -1,0 +1,160 @@
+"""Frozen, keyword-only configuration per component, validated on construction.
+
+Every CLI flag maps to one field here. A job file (YAML or TOML) holds one table per component,
+named by ``SECTION`` (e.g. ``[source]``, ``[partition]``); configs round-trip through
+:func:`to_dict` / :func:`from_dict` and :func:`dump_job` / :func:`load_job`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+#: Partitioning methods known to ``partitioners.registry``.
+PARTITION_METHODS = ("metis", "random", "streaming")
+#: Quantities METIS can balance across parts at once (multi-constraint partitioning).
+BALANCE_TARGETS = ("nodes", "edges", "train")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceConfig:
+    """Where the graph comes from.
+
+    ``dataset``: a bundled name (``cora``), a path (Planetoid raw folder, ``.npz``, edge list
+    ``.csv``/``.tsv``/``.parquet``, OGB node-property folder), or ``synthetic:KIND:key=value,...``
+    with KIND ``sbm`` or ``rmat``. ``features``/``labels``: files that go with an edge list.
+    ``undirected``: add each edge's reverse (edge lists and OGB folders). ``split``: which split
+    to use, e.g. ``"0"`` (index into a file's splits), ``"per_class:20,30"`` or ``"random:0.6,0.2"``.
+    """
+
+    SECTION = "source"
+
+    dataset: str = "cora"
+    features: str | None = None
+    labels: str | None = None
+    undirected: bool = True
+    split: str = "default"
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.dataset:
+            raise ConfigError("source.dataset is empty: give a dataset name, a path or synthetic:KIND:...")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartitionConfig:
+    """How to split the graph.
+
+    ``weights``: relative capacity of each part (length ``num_parts``), e.g. ``(1, 1, 2, 4)``
+    for heterogeneous workers; ``None`` means equal parts. ``balance``: what METIS keeps balanced.
+    ``halo_hops``: depth L of the halo each part records. ``chunk_edges``: edges per chunk read
+    by the streaming partitioner. ``imbalance``: allowed load imbalance (METIS ufactor / 1000).
+    """
+
+    SECTION = "partition"
+
+    method: str = "metis"
+    num_parts: int = 2
+    weights: tuple[float, ...] | None = None
+    balance: tuple[str, ...] = BALANCE_TARGETS
+    halo_hops: int = 1
+    seed: int = 0
+    chunk_edges: int = 1 << 20
+    imbalance: float = 0.03
+
+    def __post_init__(self) -> None:
+        if self.method not in PARTITION_METHODS:
+            raise ConfigError(f"partition.method {self.method!r} is unknown: choose one of {PARTITION_METHODS}")
+        if self.num_parts < 1:
+            raise ConfigError(f"partition.num_parts must be at least 1, got {self.num_parts}")
+        if self.weights is not None:
+            object.__setattr__(self, "weights", tuple(float(w) for w in self.weights))
+            if len(self.weights) != self.num_parts:
+                raise ConfigError(f"partition.weights has {len(self.weights)} entries for "
+                                  f"{self.num_parts} parts: give one weight per part")
+            if any(not w > 0 for w in self.weights):
+                raise ConfigError(f"partition.weights must all be positive, got {self.weights}")
+        object.__setattr__(self, "balance", tuple(self.balance))
+        unknown = set(self.balance) - set(BALANCE_TARGETS)
+        if unknown or not self.balance:
+            raise ConfigError(f"partition.balance must be a non-empty subset of {BALANCE_TARGETS}, "
+                              f"got {self.balance}")
+        if self.halo_hops < 0:
+            raise ConfigError(f"partition.halo_hops must be 0 or more, got {self.halo_hops}")
+        if self.chunk_edges < 1:
+            raise ConfigError(f"partition.chunk_edges must be positive, got {self.chunk_edges}")
+        if not 0 < self.imbalance < 1:
+            raise ConfigError(f"partition.imbalance must be in (0, 1), got {self.imbalance}")
+
+    def part_shares(self) -> list[float]:
+        """Target fraction of the graph for each part; sums to 1."""
+        w = self.weights or (1.0,) * self.num_parts
+        total = sum(w)
+        return [v / total for v in w]
+
+
+C = TypeVar("C")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain dict (lists for tuples) suitable for JSON, YAML and TOML (``None`` fields left out)."""
+    out = {}
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if value is None:
+            continue
+        out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+    """Build ``cls`` from a dict, refusing unknown keys by name."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"[{cls.SECTION}] has unknown keys {unknown}: known keys are {sorted(names)}")
+    return cls(**data)
+
+
+def load_job(path: str | Path) -> dict[str, dict[str, Any]]:
+    """Read a YAML (``.yaml``/``.yml``) or TOML (``.toml``) job file into its sections."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    text = path.read_text()
+    if path.suffix == ".toml":
+        data = tomllib.loads(text)
+    elif path.suffix in (".yaml", ".yml"):
+        data = yaml.safe_load(text) or {}
+    else:
+        raise ConfigError(f"{path}: config files must end in .yaml, .yml or .toml")
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise ConfigError(f"{path}: expected one table per component, e.g. [source] and [partition]")
+    return data
+
+
+def dump_job(configs: list[Any], path: str | Path) -> None:
+    """Write configs as a YAML or JSON job file, one section per config."""
+    path = Path(path)
+    data = {c.SECTION: to_dict(c) for c in configs}
+    if path.suffix in (".yaml", ".yml"):
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+    elif path.suffix == ".json":
+        path.write_text(json.dumps(data, indent=2))
+    else:
+        raise ConfigError(f"{path}: can write .yaml, .yml or .json job files")
+
+
+def replace(config: C, **changes: Any) -> C:
+    """A copy of ``config`` with ``changes`` applied (and validated), ignoring ``None`` values."""
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})

@@ -1,0 +1,279 @@
+"""The one in-memory graph type that every source produces and every partitioner reads.
+
+Id space: "global ids" here are the source graph's node ids 0..N-1 in the order the source gave
+them (partitioning later relabels them; see ``gnndist.partition.format``).
+
+Edges are stored as CSC in-edges: the in-neighbours of node ``v`` are
+``indices[indptr[v]:indptr[v + 1]]``, sorted ascending. Sampling reads a node's neighbours from
+there directly, as PyG's ``NeighborLoader`` samples along ``edge_index[0] -> edge_index[1]``.
+
+Documented handling of messy input (applied by :meth:`Graph.from_edges`):
+- duplicate edges are merged into one;
+- self-loops are dropped (models that want them add their own, e.g. ``GCNConv``), and the number
+  dropped is kept in ``Graph.dropped_self_loops``;
+- isolated nodes are kept: they are nodes, they get a part and count towards balance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+#: Label of a node without a class (it may sit in no split, or only in unsupervised use).
+UNLABELLED = -1
+
+
+class GraphError(ValueError):
+    """Bad graph input. The message names the origin (a file or an object) and the problem."""
+
+    def __init__(self, origin: str, problem: str, hint: str = ""):
+        self.origin = origin
+        self.problem = problem
+        message = f"{origin}: {problem}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """A node-classification graph held in memory.
+
+    Attributes (N nodes, E edges, F feature columns, all ids global):
+        name: short dataset name, e.g. ``"cora"``.
+        indptr: int64 [N + 1], CSC offsets of each node's in-edges.
+        indices: int64 [E], source node of each in-edge, grouped by destination.
+        x: float32 [N, F] node features (F may be 0).
+        y: int64 [N] class labels in ``[0, num_classes)``, or ``UNLABELLED``.
+        train_mask, val_mask, test_mask: bool [N], pairwise disjoint.
+        num_classes: number of classes.
+        origin: where the graph came from (a path or a description), used in error messages.
+        dropped_self_loops: self-loops removed while building the graph.
+    """
+
+    name: str
+    indptr: torch.Tensor
+    indices: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
+    train_mask: torch.Tensor
+    val_mask: torch.Tensor
+    test_mask: torch.Tensor
+    num_classes: int
+    origin: str
+    dropped_self_loops: int = 0
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_edges(
+        cls,
+        src: np.ndarray | torch.Tensor,
+        dst: np.ndarray | torch.Tensor,
+        *,
+        num_nodes: int,
+        x: np.ndarray | torch.Tensor | None,
+        y: np.ndarray | torch.Tensor,
+        train_mask: np.ndarray | torch.Tensor,
+        val_mask: np.ndarray | torch.Tensor,
+        test_mask: np.ndarray | torch.Tensor,
+        num_classes: int | None = None,
+        name: str,
+        origin: str,
+        undirected: bool = False,
+        meta: dict | None = None,
+    ) -> Graph:
+        """Build a graph from an edge list ``src[i] -> dst[i]`` (int, global ids, length E).
+
+        With ``undirected=True`` every edge is also added reversed. Duplicates are merged and
+        self-loops dropped (see the module docstring). ``num_classes`` defaults to ``max(y) + 1``.
+        """
+        src = _as_int64(src, origin, "edge sources")
+        dst = _as_int64(dst, origin, "edge targets")
+        if src.shape != dst.shape or src.ndim != 1:
+            raise GraphError(origin, f"edge arrays differ in shape: {src.shape} sources vs {dst.shape} targets")
+        _check_ids(src, num_nodes, origin)
+        _check_ids(dst, num_nodes, origin)
+        indptr, indices, loops = _build_csc(src, dst, num_nodes, undirected)
+        y_t = torch.as_tensor(np.asarray(y)).to(torch.int64)
+        if num_classes is None:
+            num_classes = int(y_t.max()) + 1 if y_t.numel() else 0
+        x_t = torch.zeros((num_nodes, 0), dtype=torch.float32) if x is None else _as_float32(x, origin)
+        return cls(
+            name=name,
+            indptr=torch.from_numpy(indptr),
+            indices=torch.from_numpy(indices),
+            x=x_t,
+            y=y_t,
+            train_mask=torch.as_tensor(np.asarray(train_mask)).to(torch.bool),
+            val_mask=torch.as_tensor(np.asarray(val_mask)).to(torch.bool),
+            test_mask=torch.as_tensor(np.asarray(test_mask)).to(torch.bool),
+            num_classes=int(num_classes),
+            origin=origin,
+            dropped_self_loops=loops,
+            meta=dict(meta or {}),
+        )
+
+    # ------------------------------------------------------------------ validation
+
+    def validate(self) -> None:
+        """Refuse an inconsistent graph with a :class:`GraphError` naming ``origin``."""
+        n = self.num_nodes
+        if n <= 0:
+            raise GraphError(self.origin, "the graph has no nodes", "an empty graph cannot be partitioned")
+        if self.indptr.dtype != torch.int64 or self.indices.dtype != torch.int64:
+            raise GraphError(self.origin, "indptr and indices must be int64")
+        if int(self.indptr[0]) != 0 or int(self.indptr[-1]) != self.indices.numel():
+            raise GraphError(self.origin, "indptr does not span indices")
+        if self.indices.numel() and (int(self.indices.min()) < 0 or int(self.indices.max()) >= n):
+            raise GraphError(self.origin, f"an edge names a node outside 0..{n - 1}")
+        for what, t in (("features", self.x), ("labels", self.y), ("train_mask", self.train_mask),
+                        ("val_mask", self.val_mask), ("test_mask", self.test_mask)):
+            if t.shape[0] != n:
+                raise GraphError(self.origin, f"{what} have {t.shape[0]} rows but the graph has {n} nodes")
+        self._validate_features()
+        self._validate_labels()
+
+    def _validate_features(self) -> None:
+        if self.x.dtype != torch.float32 or self.x.ndim != 2:
+            raise GraphError(self.origin, f"features must be float32 [N, F], got {self.x.dtype} {tuple(self.x.shape)}")
+        if self.x.numel() and not bool(torch.isfinite(self.x).all()):
+            bad = torch.nonzero(~torch.isfinite(self.x))[0].tolist()
+            raise GraphError(self.origin, f"features hold NaN or inf (first at node {bad[0]}, column {bad[1]})",
+                             "clean or impute the features before loading")
+
+    def _validate_labels(self) -> None:
+        y = self.y
+        if y.numel() and (int(y.min()) < UNLABELLED or int(y.max()) >= self.num_classes):
+            node = int(torch.nonzero((y < UNLABELLED) | (y >= self.num_classes))[0])
+            raise GraphError(self.origin, f"label {int(y[node])} of node {node} is out of range "
+                             f"0..{self.num_classes - 1}", "labels must be class ids, -1 for none")
+        overlap = (self.train_mask.int() + self.val_mask.int() + self.test_mask.int()) > 1
+        if bool(overlap.any()):
+            raise GraphError(self.origin, f"node {int(torch.nonzero(overlap)[0])} is in more than one split")
+        labelled = self.train_mask | self.val_mask | self.test_mask
+        if bool((labelled & (y == UNLABELLED)).any()):
+            raise GraphError(self.origin, "a node in a split has no label")
+
+    # ------------------------------------------------------------------ views
+
+    @property
+    def num_nodes(self) -> int:
+        return self.indptr.numel() - 1
+
+    @property
+    def num_edges(self) -> int:
+        return self.indices.numel()
+
+    @property
+    def feature_dim(self) -> int:
+        return self.x.shape[1]
+
+    def in_degree(self) -> torch.Tensor:
+        """int64 [N]: number of in-edges of each node."""
+        return self.indptr[1:] - self.indptr[:-1]
+
+    def edge_index(self) -> torch.Tensor:
+        """int64 [2, E]: rows (source, target), global ids, in CSC order (grouped by target)."""
+        dst = torch.repeat_interleave(torch.arange(self.num_nodes), self.in_degree())
+        return torch.stack([self.indices, dst])
+
+    def iter_in_edge_chunks(self, max_edges: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield ``(first_node, indptr, indices)`` CSC slices holding about ``max_edges`` edges.
+
+        ``indptr`` is int64 [n_chunk + 1] rebased to 0, ``indices`` int64 global ids; both are
+        views (no copy), so a consumer holds only its own O(num_nodes) state.
+        """
+        indptr = self.indptr.numpy()
+        indices = self.indices.numpy()
+        start = 0
+        while start < self.num_nodes:
+            stop = int(np.searchsorted(indptr, indptr[start] + max(max_edges, 1), side="right")) - 1
+            stop = min(max(stop, start + 1), self.num_nodes)
+            lo, hi = indptr[start], indptr[stop]
+            yield start, indptr[start:stop + 1] - lo, indices[lo:hi]
+            start = stop
+
+    def sha256(self) -> str:
+        """Content hash of structure, features, labels and splits (hex)."""
+        h = hashlib.sha256()
+        for t in (self.indptr, self.indices, self.x, self.y, self.train_mask, self.val_mask, self.test_mask):
+            h.update(str((t.dtype, tuple(t.shape))).encode())
+            h.update(memoryview(np.ascontiguousarray(t.numpy())).cast("B"))
+        return h.hexdigest()
+
+    def summary(self) -> dict:
+        """Plain-JSON description: sizes, split sizes, classes."""
+        return {
+            "name": self.name,
+            "num_nodes": self.num_nodes,
+            "num_edges": self.num_edges,
+            "feature_dim": self.feature_dim,
+            "num_classes": self.num_classes,
+            "train": int(self.train_mask.sum()),
+            "val": int(self.val_mask.sum()),
+            "test": int(self.test_mask.sum()),
+            "dropped_self_loops": self.dropped_self_loops,
+        }
+
+
+def _as_int64(a, origin: str, what: str) -> np.ndarray:
+    arr = a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.mod(arr, 1) == 0):
+            raise GraphError(origin, f"{what} are not integer node ids (dtype {arr.dtype})")
+    return arr.astype(np.int64, copy=False).ravel() if arr.ndim <= 1 else arr.astype(np.int64, copy=False)
+
+
+def _as_float32(a, origin: str) -> torch.Tensor:
+    arr = a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise GraphError(origin, f"features must be a 2-d array [nodes, columns], got shape {arr.shape}")
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+
+
+def _check_ids(ids: np.ndarray, num_nodes: int, origin: str) -> None:
+    if ids.size == 0:
+        return
+    lo, hi = int(ids.min()), int(ids.max())
+    if lo < 0 or hi >= num_nodes:
+        bad = lo if lo < 0 else hi
+        raise GraphError(origin, f"edge endpoint {bad} is outside the node range 0..{num_nodes - 1}",
+                         "check the node count or the id base (ids start at 0)")
+
+
+def _build_csc(src: np.ndarray, dst: np.ndarray, num_nodes: int, undirected: bool):
+    """Sort edges by (target, source), merge duplicates, drop self-loops.
+
+    Returns ``(indptr int64 [N+1], indices int64 [E], dropped_self_loops)``.
+    """
+    loops = src == dst
+    n_loops = int(loops.sum())
+    if n_loops:
+        src, dst = src[~loops], dst[~loops]
+    if undirected:
+        src, dst = np.concatenate([src, dst]), np.concatenate([dst, src])
+    # One int64 key per edge sorts by target then source in a single pass (N^2 < 2^63 for N < 3e9).
+    key = dst * np.int64(num_nodes) + src
+    del src, dst
+    key.sort()
+    if key.size:
+        keep = np.empty(key.size, dtype=bool)
+        keep[0] = True
+        np.not_equal(key[1:], key[:-1], out=keep[1:])
+        key = key[keep]
+    targets = key // num_nodes
+    indices = key - targets * num_nodes
+    indptr = np.zeros(num_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(targets, minlength=num_nodes), out=indptr[1:])
+    return indptr, indices, n_loops
