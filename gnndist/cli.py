@@ -1,0 +1,154 @@
+"""``gnndist`` command line: parse flags, merge them over a job file, call the API. No logic here."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from gnndist.config import (
+    BALANCE_TARGETS,
+    PARTITION_METHODS,
+    ConfigError,
+    PartitionConfig,
+    SourceConfig,
+    from_dict,
+    load_job,
+)
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers like 1,1,2,4, got {text!r}") from None
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+# flag destination -> (config class, field). Flags left unset (None) keep the job file's value.
+_PARTITION_FLAGS = {
+    "dataset": (SourceConfig, "dataset"), "features": (SourceConfig, "features"),
+    "labels": (SourceConfig, "labels"), "split": (SourceConfig, "split"),
+    "undirected": (SourceConfig, "undirected"), "split_seed": (SourceConfig, "seed"),
+    "method": (PartitionConfig, "method"), "parts": (PartitionConfig, "num_parts"),
+    "weights": (PartitionConfig, "weights"), "balance": (PartitionConfig, "balance"),
+    "halo_hops": (PartitionConfig, "halo_hops"), "seed": (PartitionConfig, "seed"),
+    "chunk_edges": (PartitionConfig, "chunk_edges"), "imbalance": (PartitionConfig, "imbalance"),
+}
+
+
+def _add_partition(sub) -> None:
+    p = sub.add_parser("partition", help="split a graph into parts and write a partition directory",
+                       description="Partition a graph: gnndist partition --dataset cora --parts 2 --out parts/")
+    p.add_argument("--config", help="job file (.yaml/.yml/.toml) with [source] and [partition] tables")
+    p.add_argument("--dataset", help="cora | PATH | synthetic:sbm|rmat:key=value,... (default cora)")
+    p.add_argument("--features", help="features file (.npy/.csv) for an edge-list dataset")
+    p.add_argument("--labels", help="labels file (.npy/.csv/.txt) for an edge-list dataset")
+    p.add_argument("--split", help="split: default | INDEX | per_class:TRAIN,VAL | random:TRAIN_FRAC,VAL_FRAC")
+    p.add_argument("--undirected", action=argparse.BooleanOptionalAction, default=None,
+                   help="add each edge's reverse (edge lists, OGB folders)")
+    p.add_argument("--split-seed", type=int, help="seed of generated splits and synthetic graphs")
+    p.add_argument("--method", choices=PARTITION_METHODS, help="partitioner (default metis)")
+    p.add_argument("--parts", type=int, help="number of parts (default 2)")
+    p.add_argument("--weights", type=_floats, help="relative capacity per part, e.g. 1,1,2,4")
+    p.add_argument("--balance", type=_names, help=f"what METIS balances, subset of {','.join(BALANCE_TARGETS)}")
+    p.add_argument("--halo-hops", type=int, help="halo depth L (default 1)")
+    p.add_argument("--seed", type=int, help="partitioner seed (default 0)")
+    p.add_argument("--chunk-edges", type=int, help="edges per chunk for --method streaming")
+    p.add_argument("--imbalance", type=float, help="allowed load imbalance for METIS (default 0.03)")
+    p.add_argument("--out", required=True, help="partition directory to create")
+    p.add_argument("--force", action="store_true", help="replace --out if it is an existing partition directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or report")
+
+
+def _add_inspect(sub) -> None:
+    p = sub.add_parser("inspect", help="statistics, plots and integrity check of a partition directory")
+    p.add_argument("dir", help="partition directory")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--plot", metavar="FILE.png", help="draw part sizes and the communication matrix")
+    p.add_argument("--check", action="store_true",
+                   help="verify integrity (checksums, CSC, id maps, halos); exit 1 on any violation")
+    p.add_argument("--source", metavar="DATASET",
+                   help="with --check: also compare every edge, feature and label with this source graph")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gnndist", description="Distributed GNN training on Ray.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_partition(sub)
+    _add_inspect(sub)
+    return parser
+
+
+def _partition_configs(args) -> tuple[SourceConfig, PartitionConfig]:
+    job = load_job(args.config) if args.config else {}
+    values = {SourceConfig: dict(job.get(SourceConfig.SECTION, {})),
+              PartitionConfig: dict(job.get(PartitionConfig.SECTION, {}))}
+    for flag, (cls, field) in _PARTITION_FLAGS.items():
+        if getattr(args, flag) is not None:
+            values[cls][field] = getattr(args, flag)
+    return from_dict(SourceConfig, values[SourceConfig]), from_dict(PartitionConfig, values[PartitionConfig])
+
+
+def _run_partition(args, console) -> int:
+    from gnndist import inspect
+    from gnndist.api import partition
+    from gnndist.progress import QuietReporter, RichReporter
+
+    source, config = _partition_configs(args)
+    reporter = QuietReporter() if args.quiet else RichReporter(console)
+    out = partition(source, config, args.out, force=args.force, reporter=reporter)
+    if not args.quiet:
+        inspect.render(inspect.report(out), console)
+    return 0
+
+
+def _run_inspect(args, console) -> int:
+    from gnndist import inspect
+
+    rep = inspect.report(args.dir)
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        inspect.render(rep, console)
+    if args.plot:
+        console.print(f"plot written to {inspect.plot(rep, args.plot)}")
+    if args.check or args.source:
+        source = None
+        if args.source:
+            from gnndist.api import load
+
+            source = load(SourceConfig(dataset=args.source))
+        problems = inspect.check(args.dir, verify=True, source=source)
+        for problem in problems:
+            console.print(f"[red]integrity violation:[/] {problem}")
+        if problems:
+            return 1
+        console.print("[green]integrity check passed[/]: checksums, CSC, id maps, halos"
+                      + (", edges/features/labels against the source" if source is not None else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rich.console import Console
+
+    from gnndist.graph import GraphError
+    from gnndist.partition.format import PartitionFormatError
+    from partitioners import PartitionError
+
+    args = build_parser().parse_args(argv)
+    # Reports go to stdout unless --json claims it; progress and errors always go to stderr.
+    console = Console(stderr=bool(getattr(args, "json", False)))
+    runners = {"partition": _run_partition, "inspect": _run_inspect}
+    try:
+        return runners[args.command](args, console)
+    except (GraphError, ConfigError, PartitionError, PartitionFormatError, FileExistsError) as e:
+        print(f"gnndist {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
