@@ -1,0 +1,146 @@
+"""Small readers shared by the file-format modules: safe ``.npy``/``.npz`` and text tables.
+
+Every reader turns a failure into a :class:`~gnndist.graph.GraphError` that names the file, so a
+user sees which of several files (edges, features, labels) is at fault.
+"""
+
+from __future__ import annotations
+
+import gzip
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from gnndist.graph import UNLABELLED, GraphError
+
+#: Column separator by suffix; ``None`` splits on any whitespace (SNAP-style ``.txt`` files).
+DELIMITERS = {".csv": ",", ".tsv": "\t", ".txt": None}
+
+
+def require_file(path: Path, what: str) -> Path:
+    """``path`` if it is a file, else a GraphError saying which input is missing."""
+    if not path.is_file():
+        raise GraphError(str(path), f"{what} file not found", "check the path")
+    return path
+
+
+def load_npz(path: Path) -> dict[str, np.ndarray]:
+    """All arrays of an ``.npz`` file, read without pickle (object arrays are refused)."""
+    require_file(path, "npz")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {key: f[key] for key in f.files}
+    except ValueError as e:  # numpy raises ValueError for object arrays when pickle is off
+        raise GraphError(str(path), f"cannot read without pickle: {e}",
+                         "re-save the arrays as plain numeric arrays; pickled files are refused") from e
+    except (OSError, EOFError) as e:
+        raise GraphError(str(path), f"not a readable .npz file: {e}") from e
+
+
+def npz_keys(path: Path) -> set[str]:
+    """Names of the arrays in an ``.npz`` file (reads the zip directory only)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return set(f.files)
+    except (OSError, ValueError, EOFError) as e:
+        raise GraphError(str(path), f"not a readable .npz file: {e}") from e
+
+
+def require_keys(arrays: dict[str, np.ndarray], keys: tuple[str, ...], path: Path) -> None:
+    """GraphError naming the file and the missing keys if any of ``keys`` is absent."""
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise GraphError(str(path), f"missing arrays {missing}", f"the file holds {sorted(arrays)}")
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """One ``.npy`` array, read without pickle."""
+    require_file(path, "array")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise GraphError(str(path), f"cannot read without pickle: {e}",
+                         "save a plain numeric array with np.save; pickled files are refused") from e
+
+
+def load_table(path: Path, dtype, *, skip_rows: int = 0, usecols=None) -> np.ndarray:
+    """A numeric text table as a 2-d array [rows, columns]; ``.gz`` files are decompressed.
+
+    The delimiter follows the suffix before ``.gz`` (see :data:`DELIMITERS`); ``#`` starts a
+    comment. An empty file gives zero rows.
+    """
+    require_file(path, "table")
+    inner = path.with_suffix("") if path.suffix == ".gz" else path
+    delimiter = DELIMITERS.get(inner.suffix.lower(), ",")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt") as f, warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "loadtxt: input contained no data")
+            table = np.loadtxt(f, dtype=dtype, delimiter=delimiter, comments="#", skiprows=skip_rows,
+                               usecols=usecols, ndmin=2)
+    except (ValueError, OSError, EOFError) as e:
+        raise GraphError(str(path), f"cannot read a numeric table: {e}",
+                         "expected numbers separated by " + (repr(delimiter) if delimiter else "whitespace")) from e
+    return table
+
+
+def load_vector_or_matrix(path: Path, dtype) -> np.ndarray:
+    """A per-node array from ``.npy`` or a text table (``.csv``/``.tsv``/``.txt``, optionally ``.gz``)."""
+    if path.suffix == ".npy":
+        return load_npy(path)
+    return load_table(path, dtype)
+
+
+def labels_from_array(values: np.ndarray, origin: str) -> np.ndarray:
+    """int64 [N] class ids from a label column; NaN (a missing label) becomes ``UNLABELLED``.
+
+    A 2-d array with more than one column is multi-label, which node classification here does
+    not support, so it is refused.
+    """
+    values = np.asarray(values)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1:
+        raise GraphError(origin, f"labels have shape {values.shape}: multi-label targets are not supported",
+                         "give one integer class per node")
+    if np.issubdtype(values.dtype, np.integer):
+        labels = values.astype(np.int64)
+    else:
+        missing = np.isnan(values)
+        filled = np.where(missing, UNLABELLED, values)
+        if not np.all(np.mod(filled, 1) == 0):
+            raise GraphError(origin, "labels are not integer class ids", "give one integer class per node")
+        labels = filled.astype(np.int64)
+    if labels.size and labels.min() < UNLABELLED:
+        node = int(np.argmax(labels < UNLABELLED))
+        raise GraphError(origin, f"label {int(labels[node])} of node {node} is out of range",
+                         "labels must be class ids 0, 1, ..., or -1 for none")
+    return labels
+
+
+def ids_to_mask(ids: np.ndarray, num_nodes: int, origin: str) -> np.ndarray:
+    """bool [num_nodes] that is True at ``ids`` (global node ids)."""
+    ids = np.asarray(ids).astype(np.int64).ravel()
+    if ids.size and (ids.min() < 0 or ids.max() >= num_nodes):
+        raise GraphError(origin, f"split node id {int(ids.max() if ids.max() >= num_nodes else ids.min())} "
+                         f"is outside 0..{num_nodes - 1}")
+    mask = np.zeros(num_nodes, dtype=bool)
+    mask[ids] = True
+    return mask
+
+
+def check_finite(x: np.ndarray, origin: str) -> None:
+    """GraphError naming the first NaN/inf feature, so the message points at the features file."""
+    finite = np.isfinite(x)
+    if not finite.all():
+        node, col = (int(v) for v in np.argwhere(~finite)[0])
+        raise GraphError(origin, f"features hold NaN or inf (first at node {node}, column {col})",
+                         "clean or impute the features before loading")
+
+
+def check_rows(array: np.ndarray, num_nodes: int, what: str, origin: str) -> None:
+    """GraphError if a per-node array does not have exactly ``num_nodes`` rows."""
+    if array.shape[0] != num_nodes:
+        raise GraphError(origin, f"{what} have {array.shape[0]} rows but the graph has {num_nodes} nodes",
+                         "give one row per node, in node id order")

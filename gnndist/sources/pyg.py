@@ -1,0 +1,48 @@
+"""Graphs from an in-memory ``torch_geometric.data.Data`` object."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gnndist.graph import UNLABELLED, Graph, GraphError
+from gnndist.sources._io import labels_from_array
+
+_MASKS = ("train_mask", "val_mask", "test_mask")
+
+
+def from_pyg(data, *, name: str = "pyg", split_index: int = 0) -> Graph:
+    """A Graph from a PyG ``Data`` object.
+
+    Reads ``data.edge_index`` (int64 [2, E], row 0 source, row 1 target; kept as is, since PyG
+    stores undirected graphs with both directions), ``data.x`` (float [N, F], optional),
+    ``data.y`` (int [N] or [N, 1]; optional, missing means ``UNLABELLED``; [N, C>1] multi-label
+    is refused) and the ``train_mask``/``val_mask``/``test_mask`` bool [N] masks if present
+    (column ``split_index`` of [N, S] masks that hold S splits, as PyG's heterophilous sets do).
+    Node ids are PyG's node indices.
+    """
+    origin = f"<PyG {type(data).__name__} {name!r}>"
+    n = data.num_nodes
+    if not n:
+        raise GraphError(origin, "the graph has no nodes")
+    edge_index = data.edge_index
+    if edge_index is None or edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise GraphError(origin, "edge_index must be an int tensor of shape [2, E]")
+    y = data.y
+    labels = labels_from_array(y.numpy(), origin) if y is not None else np.full(n, UNLABELLED, dtype=np.int64)
+    masks = [_mask(data, key, n, split_index, origin) for key in _MASKS]
+    return Graph.from_edges(edge_index[0], edge_index[1], num_nodes=n, x=data.x, y=labels, train_mask=masks[0],
+                            val_mask=masks[1], test_mask=masks[2], name=name, origin=origin,
+                            meta={"format": "pyg"})
+
+
+def _mask(data, key: str, n: int, split_index: int, origin: str) -> torch.Tensor:
+    """bool [N]: the mask ``key`` of ``data``, one column of a multi-split mask, or all False."""
+    mask = getattr(data, key, None)
+    if mask is None:
+        return torch.zeros(n, dtype=torch.bool)
+    if mask.dim() == 2:
+        if not 0 <= split_index < mask.size(1):
+            raise GraphError(origin, f"{key} holds {mask.size(1)} splits; split_index {split_index} is out of range")
+        mask = mask[:, split_index]
+    return mask.to(torch.bool)
