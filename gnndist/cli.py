@@ -124,7 +124,7 @@ def _run_inspect(args, console) -> int:
             source = load(SourceConfig(dataset=args.source))
         problems = inspect.check(args.dir, verify=True, source=source)
         for problem in problems:
-            console.print(f"[red]integrity violation:[/] {problem}")
+            console.print(f"[red]integrity violation:[/] {problem}", soft_wrap=True)
         if problems:
             return 1
         console.print("[green]integrity check passed[/]: checksums, CSC, id maps, halos"
@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     # Reports go to stdout unless --json claims it; progress and errors always go to stderr.
-    console = Console(stderr=bool(getattr(args, "json", False)))
+    # Tables need about 100 columns; rich falls back to 80 when writing to a pipe or file.
+    console = Console(stderr=bool(getattr(args, "json", False)), width=None if sys.stdout.isatty() else 110)
     runners = {"partition": _run_partition, "inspect": _run_inspect}
     try:
         return runners[args.command](args, console)

@@ -218,14 +218,15 @@ def _check_against_source(parts: list[PartArrays], source: Graph) -> list[str]:
 
 def render(rep: dict, console) -> None:
     """Print ``report(...)`` as rich tables on ``console``."""
+    from rich import box
     from rich.table import Table
 
     g = rep["graph"]
     console.print(f"[bold]{rep['path']}[/]: {g['name']}, {g['num_nodes']:,} nodes, {g['num_edges']:,} edges, "
                   f"{rep['num_parts']} parts by {rep['method']}, {rep['halo_hops']}-hop halo")
-    table = Table(title="parts")
-    for col in ("part", "inner nodes", "in-edges", "train", "val", "test", "halo nodes", "halo ratio",
-                "cut in-edges", "share of cut"):
+    table = Table(title="parts", box=box.SIMPLE_HEAD)
+    for col in ("part", "nodes", "in-edges", "train", "val", "test", "halo", "halo/nodes", "cut in-edges",
+                "cut share"):
         table.add_column(col, justify="right")
     for i, p in enumerate(rep["parts"]):
         table.add_row(str(i), f"{p['num_inner']:,}", f"{p['num_edges']:,}", f"{p['num_train']:,}",
@@ -236,7 +237,8 @@ def render(rep: dict, console) -> None:
     console.print(f"edge cut {t['edge_cut_fraction']:.2%} ({t['cut_edges']:,} edges), "
                   f"replication factor {t['replication_factor']:.3f}, balance (max/mean) nodes "
                   f"{t['balance_nodes']:.3f}, edges {t['balance_edges']:.3f}, train {t['balance_train']:.3f}")
-    matrix = Table(title="halo nodes of part (row) owned by part (column)")
+    console.print("halo nodes that each part (row) fetches from each owner (column):")
+    matrix = Table(box=box.SIMPLE_HEAD)
     matrix.add_column("")
     for q in range(rep["num_parts"]):
         matrix.add_column(str(q), justify="right")
