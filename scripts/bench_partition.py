@@ -119,19 +119,17 @@ def _child_pymetis(cache: Path, parts: int) -> dict:
 def _disk_chunks(cache: Path, chunk_edges: int):
     """CSC chunks read from the cached .npy files with plain reads: nothing but one chunk and the
     O(nodes) offsets is ever in memory (no memory map, whose pages would count as resident)."""
+    from gnndist.graph import chunk_ranges
+
     indptr = np.load(cache / "indptr.npy")
     with open(cache / "indices.npy", "rb") as f:
         np.lib.format.read_magic(f)
         np.lib.format.read_array_header_1_0(f)
         data_offset = f.tell()
-        start = 0
-        while start < indptr.size - 1:
-            stop = int(np.searchsorted(indptr, indptr[start] + chunk_edges, side="right")) - 1
-            stop = min(max(stop, start + 1), indptr.size - 1)
+        for start, stop in chunk_ranges(indptr, chunk_edges):
             f.seek(data_offset + 8 * int(indptr[start]))
             sources = np.fromfile(f, dtype=np.int64, count=int(indptr[stop] - indptr[start]))
             yield start, indptr[start:stop + 1] - indptr[start], sources
-            start = stop
 
 
 def _child_stream_from_disk(cache: Path, parts: int) -> dict:

@@ -130,15 +130,6 @@ def ids_to_mask(ids: np.ndarray, num_nodes: int, origin: str) -> np.ndarray:
     return mask
 
 
-def check_finite(x: np.ndarray, origin: str) -> None:
-    """GraphError naming the first NaN/inf feature, so the message points at the features file."""
-    finite = np.isfinite(x)
-    if not finite.all():
-        node, col = (int(v) for v in np.argwhere(~finite)[0])
-        raise GraphError(origin, f"features hold NaN or inf (first at node {node}, column {col})",
-                         "clean or impute the features before loading")
-
-
 def check_rows(array: np.ndarray, num_nodes: int, what: str, origin: str) -> None:
     """GraphError if a per-node array does not have exactly ``num_nodes`` rows."""
     if array.shape[0] != num_nodes:

@@ -19,10 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from gnndist.config import SourceConfig
-from gnndist.graph import UNLABELLED, Graph, GraphError
+from gnndist.graph import UNLABELLED, Graph, GraphError, check_finite
 from gnndist.sources._io import (
     DELIMITERS,
-    check_finite,
     check_rows,
     labels_from_array,
     load_table,

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from gnndist.config import SourceConfig
-from gnndist.graph import UNLABELLED, Graph, GraphError
-from gnndist.sources._io import check_finite, check_rows, ids_to_mask, labels_from_array, load_table
+from gnndist.graph import UNLABELLED, Graph, GraphError, check_finite
+from gnndist.sources._io import check_rows, ids_to_mask, labels_from_array, load_table
 from gnndist.sources.splits import Masks, choose_split, parse_split
 
 EDGE_FILE = Path("raw") / "edge.csv.gz"
