@@ -71,6 +71,8 @@ def _add_inspect(sub) -> None:
     p.add_argument("--plot", metavar="FILE.png", help="draw part sizes and the communication matrix")
     p.add_argument("--check", action="store_true",
                    help="verify integrity (checksums, CSC, id maps, halos); exit 1 on any violation")
+    p.add_argument("--verify", action="store_true",
+                   help="check every file's size and sha256 against the manifest; an error (exit 2) on a mismatch")
     p.add_argument("--source", metavar="DATASET",
                    help="with --check: also compare every edge, feature and label with this source graph")
 
@@ -108,7 +110,10 @@ def _run_partition(args, console) -> int:
 
 def _run_inspect(args, console) -> int:
     from gnndist import inspect
+    from gnndist.partition.format import check_files, read_manifest
 
+    if args.verify:
+        check_files(args.dir, read_manifest(args.dir), verify=True)  # raises naming the bad file
     rep = inspect.report(args.dir)
     if args.json:
         print(json.dumps(rep, indent=2))

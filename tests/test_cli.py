@@ -49,6 +49,8 @@ def test_check_fails_on_tampering(tmp_path, capsys):
     victim.write_bytes(bytes(data))
     assert main(["inspect", str(out), "--check"]) == 1
     assert "part-00000/indices.npy: checksum mismatch" in capsys.readouterr().out
+    assert main(["inspect", str(out), "--verify"]) == 2
+    assert "part-00000/indices.npy: checksum mismatch" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("args, message", [
