@@ -17,8 +17,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	rm -rf out/demo-cora
-	$(BIN)/gnndist partition --dataset cora --parts 2 --method metis --out out/demo-cora
+	$(BIN)/gnndist partition --dataset cora --parts 2 --method metis --out out/demo-cora --force
 	$(BIN)/gnndist inspect out/demo-cora --check
 
 test: setup

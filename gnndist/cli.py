@@ -104,7 +104,10 @@ def _run_partition(args, console) -> int:
     reporter = QuietReporter() if args.quiet else RichReporter(console)
     out = partition(source, config, args.out, force=args.force, reporter=reporter)
     if not args.quiet:
-        inspect.render(inspect.report(out), console)
+        totals = inspect.report(out)["totals"]
+        console.print(f"wrote {out}: {config.num_parts} parts by {config.method}, edge cut "
+                      f"{totals['edge_cut_fraction']:.2%}, node balance {totals['balance_nodes']:.3f}; "
+                      f"details: gnndist inspect {out}", soft_wrap=True)
     return 0
 
 
