@@ -4,7 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench clean
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+
+.PHONY: setup demo test lint bench bench-env clean
 
 setup: $(STAMP)
 
@@ -26,8 +29,21 @@ test: setup
 lint: setup
 	$(BIN)/ruff check gnndist partitioners tests scripts
 
-bench: setup
+bench: setup bench-env
 	$(BIN)/python scripts/bench_partition.py --out scripts/results/bench_partition.json
+	$(BENCH_VENV)/bin/python scripts/bench_sampler.py --out scripts/results/bench_sampler.json
+
+# The peers' environment for benchmarks only (never part of setup or CI): PyG's NeighborLoader
+# needs torch-sparse (and torch-scatter), which compile from source here in about 30 minutes.
+bench-env: $(BENCH_STAMP)
+
+$(BENCH_STAMP): pyproject.toml
+	$(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip setuptools wheel
+	$(BENCH_VENV)/bin/pip install -q torch==2.13.0
+	$(BENCH_VENV)/bin/pip install -q -e '.[dev]'
+	MAX_JOBS=2 $(BENCH_VENV)/bin/pip install -q --no-build-isolation torch-scatter torch-sparse
+	touch $(BENCH_STAMP)
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) $(BENCH_VENV) out

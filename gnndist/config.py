@@ -20,6 +20,8 @@ import yaml
 PARTITION_METHODS = ("metis", "random", "streaming")
 #: Quantities METIS can balance across parts at once (multi-constraint partitioning).
 BALANCE_TARGETS = ("nodes", "edges", "train")
+#: How the remote-feature cache picks its nodes.
+CACHE_POLICIES = ("degree",)
 
 
 class ConfigError(ValueError):
@@ -101,6 +103,50 @@ class PartitionConfig:
         w = self.weights or (1.0,) * self.num_parts
         total = sum(w)
         return [v / total for v in w]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SamplerConfig:
+    """How each trainer draws mini-batches from its part.
+
+    ``fanouts``: in-neighbours sampled per node at each hop (-1: all, 0: none). ``prefetch``:
+    batches prepared ahead of the one being consumed. The remote-feature cache holds the hottest
+    halo nodes (``cache_policy``: ``"degree"``, by in-edges into the part); its size is
+    ``cache_mb`` megabytes or ``cache_fraction`` of the halo nodes (at most one of the two).
+    ``timeout_s``: the longest any remote call may take before a clear error.
+    """
+
+    SECTION = "sampler"
+
+    fanouts: tuple[int, ...] = (15, 10, 5)
+    batch_size: int = 1024
+    shuffle: bool = True
+    drop_last: bool = False
+    seed: int = 0
+    prefetch: int = 2
+    cache_mb: float | None = None
+    cache_fraction: float | None = None
+    cache_policy: str = "degree"
+    timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fanouts", tuple(int(f) for f in self.fanouts))
+        if not self.fanouts or any(f < -1 for f in self.fanouts):
+            raise ConfigError(f"sampler.fanouts must be a non-empty list of ints >= -1, got {self.fanouts}")
+        if self.batch_size < 1:
+            raise ConfigError(f"sampler.batch_size must be positive, got {self.batch_size}")
+        if self.prefetch < 0:
+            raise ConfigError(f"sampler.prefetch must be 0 or more, got {self.prefetch}")
+        if self.cache_mb is not None and self.cache_fraction is not None:
+            raise ConfigError("give sampler.cache_mb or sampler.cache_fraction, not both")
+        if self.cache_mb is not None and self.cache_mb < 0:
+            raise ConfigError(f"sampler.cache_mb must be 0 or more, got {self.cache_mb}")
+        if self.cache_fraction is not None and not 0 <= self.cache_fraction <= 1:
+            raise ConfigError(f"sampler.cache_fraction must be in [0, 1], got {self.cache_fraction}")
+        if self.cache_policy not in CACHE_POLICIES:
+            raise ConfigError(f"sampler.cache_policy {self.cache_policy!r} is unknown: choose one of {CACHE_POLICIES}")
+        if not self.timeout_s > 0:
+            raise ConfigError(f"sampler.timeout_s must be positive, got {self.timeout_s}")
 
 
 C = TypeVar("C")

@@ -8,7 +8,7 @@ import numpy as np
 
 from gnndist.graph import Graph
 from gnndist.partition.book import PartitionBook
-from gnndist.partition.csc import gather_rows
+from gnndist.partition.csc import gather_rows, merge_segments
 from gnndist.partition.format import (
     PartArrays,
     PartitionFormatError,
@@ -170,20 +170,12 @@ def _check_halos(parts: list[PartArrays], book: PartitionBook, hops: int) -> lis
 def _owner_sources(parts: list[PartArrays], book: PartitionBook, ids: np.ndarray) -> np.ndarray:
     """In-neighbours of ``ids`` (int64, global) read from their owners' CSC, concatenated in order."""
     owners = book.owner(ids)
-    lengths = np.zeros(ids.size, dtype=np.int64)
-    gathered = []
+    groups = []
     for q in np.unique(owners).tolist():
         rows = np.flatnonzero(owners == q)
         indptr, values = gather_rows(parts[q].indptr, parts[q].indices, book.to_local(ids[rows], q))
-        lengths[rows] = np.diff(indptr)
-        gathered.append((rows, values))
-    out_indptr = np.zeros(ids.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=out_indptr[1:])
-    out = np.empty(int(out_indptr[-1]), dtype=np.int64)
-    for rows, values in gathered:
-        _, positions = gather_rows(out_indptr, np.arange(out.size, dtype=np.int64), rows)
-        out[positions] = values
-    return out
+        groups.append((rows, np.diff(indptr), values))
+    return merge_segments(ids.size, groups)[1]
 
 
 def _check_against_source(parts: list[PartArrays], source: Graph) -> list[str]:

@@ -20,3 +20,23 @@ def gather_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tu
     pos = np.arange(out_indptr[-1], dtype=np.int64)
     pos += np.repeat(starts - out_indptr[:-1], lengths)
     return out_indptr, indices[pos]
+
+
+def merge_segments(num_rows: int, groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+                   dtype=np.int64) -> tuple[np.ndarray, np.ndarray]:
+    """Reassemble per-row segments computed in groups back into row order.
+
+    ``groups``: ``(rows int64 [m], counts int64 [m], values [counts.sum()])`` triples whose rows
+    partition ``0..num_rows-1``; each group's values hold its rows' segments in its row order.
+    Returns ``(counts int64 [num_rows], values [sum])`` with segments in row order.
+    """
+    counts = np.zeros(num_rows, dtype=np.int64)
+    for rows, group_counts, _ in groups:
+        counts[rows] = group_counts
+    indptr = np.zeros(num_rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    values = np.empty(int(indptr[-1]), dtype=dtype)
+    for rows, _, group_values in groups:
+        _, positions = gather_rows(indptr, np.arange(values.size, dtype=np.int64), rows)
+        values[positions] = group_values
+    return counts, values

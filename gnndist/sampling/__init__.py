@@ -1,5 +1,6 @@
 """Which nodes a mini-batch needs: neighbour sampling over global ids (no data, no Ray)."""
 
+from gnndist.sampling.batch import MiniBatch  # noqa: E402  (after the kernel: batch imports torch only)
 from gnndist.sampling.neighbor import (
     CSCProvider,
     NeighborProvider,
@@ -8,4 +9,4 @@ from gnndist.sampling.neighbor import (
     sample_neighbors,
 )
 
-__all__ = ["CSCProvider", "NeighborProvider", "SampledSubgraph", "sample_khop", "sample_neighbors"]
+__all__ = ["CSCProvider", "MiniBatch", "NeighborProvider", "SampledSubgraph", "sample_khop", "sample_neighbors"]

@@ -1,0 +1,236 @@
+"""A trainer's view of the partitioned graph: neighbour sampling across parts, halo exchange,
+the remote-feature cache, and the prefetching mini-batch iterator.
+
+The trainer of part ``p`` reads its own part from disk (features memory-mapped) and samples the
+nodes whose in-edges it stores (inner nodes, and halo nodes within L-1 hops) locally. Everything
+else goes to the owning part's :class:`~gnndist.runtime.partition_server.PartitionServer`: one
+batched call per owner per hop for sampling, and one per owner for the features of the batch
+(the halo exchange), all owners in parallel. Every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import ray
+import torch
+from ray.exceptions import GetTimeoutError, RayActorError
+
+from gnndist.config import SamplerConfig
+from gnndist.partition.book import PartitionBook
+from gnndist.partition.csc import merge_segments
+from gnndist.partition.format import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, PartArrays, load_part, read_manifest
+from gnndist.runtime.partition_server import ServerGroup
+from gnndist.sampling import sample_khop, sample_neighbors
+from gnndist.sampling.batch import MiniBatch
+from gnndist.sampling.cache import FeatureCache, cache_capacity, hottest_halo_nodes
+
+SPLITS = {"train": SPLIT_TRAIN, "val": SPLIT_VAL, "test": SPLIT_TEST}
+
+
+class RemoteError(RuntimeError):
+    """A partition server died, failed or did not answer in time; the message names it."""
+
+
+@dataclass
+class _Traffic:
+    requests: int = 0
+    ids: int = 0
+    bytes: int = 0
+
+
+class PartView:
+    """Part ``part`` held locally, plus access to every other part through its server.
+
+    Implements the ``NeighborProvider`` protocol (:meth:`sample`) over global ids and fetches
+    features and labels of any global ids (:meth:`fetch`).
+    """
+
+    def __init__(self, part: int, arrays: PartArrays, book: PartitionBook, servers: ServerGroup,
+                 timeout_s: float) -> None:
+        self.part = part
+        self.arrays = arrays
+        self.book = book
+        self.servers = servers
+        self.timeout_s = timeout_s
+        self.cache = FeatureCache.empty(arrays.features.shape[1])
+        self.traffic = _Traffic()
+        self.cache_fill_bytes = 0
+        # Halo nodes whose in-edges this part stores (hop < L), sorted for lookups.
+        n_csc = arrays.halo_indptr.size - 1
+        self._halo_order = np.argsort(arrays.halo_ids[:n_csc], kind="stable")
+        self._halo_sorted = arrays.halo_ids[:n_csc][self._halo_order]
+
+    @classmethod
+    def open(cls, root: str, part: int, servers: ServerGroup, config: SamplerConfig, *,
+             verify: bool = False) -> PartView:
+        """Load ``part`` of the partition at ``root`` and fill the remote-feature cache."""
+        manifest = read_manifest(root)
+        book = PartitionBook(manifest["offsets"])
+        view = cls(part, load_part(root, part, manifest=manifest, verify=verify), book, servers, config.timeout_s)
+        lo, hi = book.part_range(part)
+        candidates = hottest_halo_nodes(view.arrays, lo, hi)
+        row_bytes = view.arrays.features.shape[1] * 4 + 8  # a float32 feature row and an int64 label
+        size = cache_capacity(candidates.size, row_bytes, cache_mb=config.cache_mb,
+                              cache_fraction=config.cache_fraction)
+        if size:
+            view.cache = FeatureCache.build(candidates[:size], view._fetch_remote)
+            # Filling the cache is a one-off cost, reported apart from per-epoch traffic.
+            view.cache_fill_bytes, view.traffic = view.traffic.bytes, _Traffic()
+        return view
+
+    # ----------------------------------------------------------------------------- remote calls
+
+    def _get(self, calls: dict[int, ray.ObjectRef]) -> dict[int, object]:
+        """Wait for one call per owner part, all in parallel, within the timeout."""
+        try:
+            results = ray.get(list(calls.values()), timeout=self.timeout_s)
+        except GetTimeoutError:
+            pending = ", ".join(self.servers.name(q) for q in calls)
+            raise RemoteError(f"part {self.part}: no answer within {self.timeout_s:.0f} s from partition "
+                              f"server(s) {pending}; check that they are alive (`ray list actors`) or raise "
+                              "sampler.timeout_s") from None
+        except RayActorError as e:
+            dead = ", ".join(f"part {q} ({self.servers.name(q)})" for q in calls)
+            raise RemoteError(f"part {self.part}: a partition server among {dead} died or is unreachable; "
+                              f"restart the job to relaunch the servers. Ray said: {e}") from None
+        self.traffic.requests += len(calls)
+        return dict(zip(calls, results, strict=True))
+
+    def _by_owner(self, ids: np.ndarray) -> dict[int, np.ndarray]:
+        """Positions in ``ids`` grouped by owner part (owners with no ids left out)."""
+        owners = self.book.owner(ids)
+        order = np.argsort(owners, kind="stable")
+        bounds = np.searchsorted(owners[order], np.arange(self.book.num_parts + 1))
+        return {q: order[bounds[q]:bounds[q + 1]] for q in range(self.book.num_parts) if bounds[q + 1] > bounds[q]}
+
+    # ----------------------------------------------------------------------------- sampling
+
+    def sample(self, ids: np.ndarray, fanout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``NeighborProvider``: sampled in-neighbours of global ``ids`` wherever they live."""
+        lo, _ = self.book.part_range(self.part)
+        groups, remote = [], {}
+        for q, rows in self._by_owner(ids).items():
+            if q == self.part:
+                counts, nbrs = sample_neighbors(self.arrays.indptr, self.arrays.indices, ids[rows] - lo, fanout, seed)
+                groups.append((rows, counts, nbrs))
+                continue
+            pos = np.minimum(np.searchsorted(self._halo_sorted, ids[rows]), max(self._halo_sorted.size - 1, 0))
+            here = self._halo_sorted[pos] == ids[rows] if self._halo_sorted.size else np.zeros(rows.size, bool)
+            if here.any():
+                counts, nbrs = sample_neighbors(self.arrays.halo_indptr, self.arrays.halo_indices,
+                                                self._halo_order[pos[here]], fanout, seed)
+                groups.append((rows[here], counts, nbrs))
+            if not here.all():
+                remote[q] = rows[~here]
+        if remote:
+            calls = {q: self.servers.handles[q].sample.remote(ids[rows], fanout, seed) for q, rows in remote.items()}
+            for q, (counts, nbrs) in self._get(calls).items():
+                groups.append((remote[q], counts, nbrs))
+                self.traffic.ids += int(remote[q].size)
+                self.traffic.bytes += int(counts.nbytes + nbrs.nbytes)
+        return merge_segments(ids.size, groups)
+
+    # ----------------------------------------------------------------------------- halo exchange
+
+    def _fetch_remote(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Features and labels of ``ids`` (global, none owned here) from their owners."""
+        x = np.empty((ids.size, self.arrays.features.shape[1]), dtype=np.float32)
+        y = np.empty(ids.size, dtype=np.int64)
+        groups = self._by_owner(ids)
+        calls = {q: self.servers.handles[q].fetch.remote(ids[rows]) for q, rows in groups.items()}
+        for q, (xq, yq) in self._get(calls).items():
+            x[groups[q]] = xq
+            y[groups[q]] = yq
+            self.traffic.ids += int(groups[q].size)
+            self.traffic.bytes += int(xq.nbytes + yq.nbytes)
+        return x, y
+
+    def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(x float32 [n, F], y int64 [n])`` of global ``ids``: own rows from disk, cached rows
+        from the cache, the rest from their owners in one batched call per owner."""
+        lo, hi = self.book.part_range(self.part)
+        x = np.empty((ids.size, self.arrays.features.shape[1]), dtype=np.float32)
+        y = np.empty(ids.size, dtype=np.int64)
+        own = (ids >= lo) & (ids < hi)
+        x[own] = self.arrays.features[ids[own] - lo]
+        y[own] = self.arrays.labels[ids[own] - lo]
+        remote = np.flatnonzero(~own)
+        hit, rows = self.cache.lookup(ids[remote])
+        x[remote[hit]] = self.cache.x[rows]
+        y[remote[hit]] = self.cache.y[rows]
+        missing = remote[~hit]
+        if missing.size:
+            x[missing], y[missing] = self._fetch_remote(ids[missing])
+        return x, y
+
+    def seeds(self, split: str) -> np.ndarray:
+        """Global ids of this part's nodes in ``split`` (train, val or test), ascending."""
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}: choose one of {sorted(SPLITS)}")
+        lo, _ = self.book.part_range(self.part)
+        return lo + np.flatnonzero(self.arrays.split == SPLITS[split]).astype(np.int64)
+
+
+class DistributedNeighborLoader:
+    """Mini-batches of one part's seeds: shuffled per epoch, prefetched ``config.prefetch`` ahead.
+
+    ``len()`` is known up front (``ceil`` or, with ``drop_last``, ``floor`` of seeds / batch size).
+    """
+
+    def __init__(self, view: PartView, seeds: np.ndarray, config: SamplerConfig) -> None:
+        self.view = view
+        self.seeds = seeds
+        self.config = config
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        n, b = self.seeds.size, self.config.batch_size
+        return n // b if self.config.drop_last else math.ceil(n / b)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Shuffle order and sampling seeds of the next iteration depend on ``(config.seed, epoch)``."""
+        self.epoch = epoch
+
+    def _batches(self) -> list[np.ndarray]:
+        order = self.seeds
+        if self.config.shuffle:
+            order = np.random.default_rng([self.config.seed, self.epoch]).permutation(self.seeds)
+        b = self.config.batch_size
+        return [order[i * b:(i + 1) * b] for i in range(len(self))]
+
+    def batch(self, seeds: np.ndarray, seed: int) -> MiniBatch:
+        """Sample and fetch one mini-batch for ``seeds`` (global ids, unique)."""
+        sub = sample_khop(seeds, self.config.fanouts, self.view, seed)
+        x, y = self.view.fetch(sub.n_id)
+        return MiniBatch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(sub.edge_index),
+                         n_id=torch.from_numpy(sub.n_id), batch_size=sub.batch_size)
+
+    def __iter__(self) -> Iterator[MiniBatch]:
+        batches = self._batches()
+        seeds = np.random.default_rng([self.config.seed, self.epoch, 1]).integers(0, 2**62, len(batches))
+        if self.config.prefetch == 0:
+            for i, b in enumerate(batches):
+                yield self.batch(b, int(seeds[i]))
+            return
+        # Batches are built in a background thread (the sampling kernel releases the GIL and
+        # Ray waits do too), so the next ones are ready while the model trains on this one.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnndist-prefetch") as pool:
+            ahead = deque()
+            for i, b in enumerate(batches):
+                ahead.append(pool.submit(self.batch, b, int(seeds[i])))
+                if len(ahead) > self.config.prefetch:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+
+    def stats(self) -> dict:
+        """Remote traffic so far and the cache's counters."""
+        t = self.view.traffic
+        return {"remote_requests": t.requests, "remote_ids": t.ids, "remote_bytes": t.bytes,
+                "cache_fill_bytes": self.view.cache_fill_bytes, **self.view.cache.stats()}

@@ -1,0 +1,126 @@
+"""One Ray actor per part: it owns the part's arrays and answers batched requests."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import ray
+
+from gnndist.partition.book import PartitionBook
+from gnndist.partition.format import PartArrays, load_part, read_manifest
+from gnndist.sampling import sample_neighbors
+
+
+def server_name(group: str, part: int) -> str:
+    """Ray actor name of the server of ``part`` in server group ``group`` (shown in errors)."""
+    return f"gnndist-{group}-part-{part:05d}"
+
+
+class PartitionServer:
+    """Serves one part: features and labels of the global ids it owns, and neighbour samples.
+
+    The constructor only records where the part is; :meth:`start` loads it (features
+    memory-mapped) so that a failing load is reported by the launcher with the part's name.
+    """
+
+    def __init__(self, root: str, part: int, name: str, verify: bool = False) -> None:
+        self.root = root
+        self.part = part
+        self.name = name
+        self.verify = verify
+        self._arrays: PartArrays | None = None
+        self._lo = self._hi = 0
+        self._counters = {"requests": 0, "ids": 0, "bytes": 0}
+
+    def start(self) -> dict:
+        manifest = read_manifest(self.root)
+        self._arrays = load_part(self.root, self.part, manifest=manifest, verify=self.verify)
+        self._lo, self._hi = PartitionBook(manifest["offsets"]).part_range(self.part)
+        return {"part": self.part, "first": self._lo, "end": self._hi}
+
+    def _local(self, ids: np.ndarray) -> np.ndarray:
+        ids = np.asarray(ids, dtype=np.int64)
+        if ids.size and (ids.min() < self._lo or ids.max() >= self._hi):
+            bad = int(ids[(ids < self._lo) | (ids >= self._hi)][0])
+            raise ValueError(f"part {self.part} ({self.name}) does not own global id {bad}; "
+                             f"it owns {self._lo}..{self._hi - 1}")
+        return ids - self._lo
+
+    def _count(self, ids: np.ndarray, *arrays: np.ndarray) -> None:
+        self._counters["requests"] += 1
+        self._counters["ids"] += int(ids.size)
+        self._counters["bytes"] += sum(int(a.nbytes) for a in arrays)
+
+    def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(x float32 [n, F], y int64 [n])`` of global ids this part owns."""
+        rows = self._local(ids)
+        x = np.ascontiguousarray(self._arrays.features[rows])
+        y = self._arrays.labels[rows]
+        self._count(rows, x, y)
+        return x, y
+
+    def sample(self, ids: np.ndarray, fanout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbour samples of global ids this part owns (contract of ``sample_neighbors``)."""
+        rows = self._local(ids)
+        counts, neighbors = sample_neighbors(self._arrays.indptr, self._arrays.indices, rows, fanout, seed)
+        self._count(rows, counts, neighbors)
+        return counts, neighbors
+
+    def stats(self) -> dict:
+        """Requests, ids and bytes served so far."""
+        return {"part": self.part, **self._counters}
+
+
+@dataclass
+class ServerGroup:
+    """Handles of the servers of every part of one partition directory."""
+
+    root: str
+    group: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    handles: list = field(default_factory=list)
+
+    def name(self, part: int) -> str:
+        return server_name(self.group, part)
+
+    @property
+    def num_parts(self) -> int:
+        return len(self.handles)
+
+    def stats(self, timeout_s: float = 60.0) -> list[dict]:
+        return ray.get([h.stats.remote() for h in self.handles], timeout=timeout_s)
+
+    def kill(self) -> None:
+        for handle in self.handles:
+            ray.kill(handle)
+
+
+def launch_servers(root: str | Path, *, verify: bool = False, timeout_s: float = 120.0,
+                   num_cpus: float = 0.0) -> ServerGroup:
+    """Start one :class:`PartitionServer` per part and wait until each has loaded its part.
+
+    ``num_cpus``: CPUs each server reserves from Ray (0: servers share the node's CPUs with the
+    trainers instead of holding some idle). Raises ``TimeoutError`` naming any server that did
+    not load within ``timeout_s``.
+    """
+    root = str(Path(root).resolve())
+    manifest = read_manifest(root)  # fail fast, in the caller, on a bad directory
+    actor = ray.remote(PartitionServer)
+    group = ServerGroup(root)
+    for part in range(manifest["num_parts"]):
+        group.handles.append(actor.options(name=group.name(part), num_cpus=num_cpus)
+                             .remote(root, part, group.name(part), verify))
+    pending = {h.start.remote(): part for part, h in enumerate(group.handles)}
+    ready, not_ready = ray.wait(list(pending), num_returns=len(pending), timeout=timeout_s)
+    if not_ready:
+        group.kill()
+        names = ", ".join(group.name(pending[r]) for r in not_ready)
+        raise TimeoutError(f"partition servers {names} did not load their parts within {timeout_s:.0f} s")
+    try:
+        ray.get(ready)
+    except Exception:
+        group.kill()
+        raise
+    return group

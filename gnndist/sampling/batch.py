@@ -1,0 +1,34 @@
+"""The mini-batch a loader hands to a model, in PyG's form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class MiniBatch:
+    """A sampled subgraph with its data.
+
+    ``x``: float32 [n, F] features of ``n_id``; ``y``: int64 [n] labels of ``n_id``;
+    ``edge_index``: int64 [2, E], row 0 source and row 1 target, local indices into ``n_id``;
+    ``n_id``: int64 [n] global (partitioned) ids, the ``batch_size`` seeds first.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    edge_index: torch.Tensor
+    n_id: torch.Tensor
+    batch_size: int
+
+    @property
+    def num_nodes(self) -> int:
+        return self.n_id.numel()
+
+    def to_pyg(self):
+        """A ``torch_geometric.data.Data`` with the same fields (as NeighborLoader yields)."""
+        from torch_geometric.data import Data
+
+        return Data(x=self.x, y=self.y, edge_index=self.edge_index, n_id=self.n_id, batch_size=self.batch_size,
+                    num_nodes=self.num_nodes)

@@ -1,0 +1,123 @@
+"""The distributed loader on real Ray actors: batches are valid samples of the global graph."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import ray
+
+from gnndist.config import SamplerConfig
+from gnndist.runtime.loader import DistributedNeighborLoader, PartView, RemoteError
+from gnndist.runtime.partition_server import launch_servers
+
+
+def _loader(root, servers, part, split="train", **kw):
+    config = SamplerConfig(**{"fanouts": (3, 2), "batch_size": 32, "prefetch": 2, **kw})
+    view = PartView.open(str(root), part, servers, config)
+    return DistributedNeighborLoader(view, view.seeds(split), config)
+
+
+def _edge_set(graph):
+    src, dst = graph.edge_index().numpy()
+    return set(zip(src.tolist(), dst.tolist(), strict=True))
+
+
+def test_batches_are_valid_samples_of_the_global_graph(partitioned, graph):
+    root, servers, new_to_old = partitioned
+    edges = _edge_set(graph)
+    in_degree = graph.in_degree().numpy()
+    for part in range(servers.num_parts):
+        loader = _loader(root, servers, part)
+        seen = []
+        for batch in loader:
+            n_id = batch.n_id.numpy()
+            old = new_to_old[n_id]
+            src, dst = batch.edge_index.numpy()
+            # every sampled edge exists in the global graph, whichever part owns its ends
+            assert set(zip(old[src].tolist(), old[dst].tolist(), strict=True)) <= edges
+            # seeds get min(fanout, in-degree) distinct in-neighbours at hop 1
+            seeds = np.arange(batch.batch_size)
+            per_seed = np.bincount(dst[np.isin(dst, seeds)], minlength=batch.batch_size)
+            assert np.array_equal(per_seed, np.minimum(3, in_degree[old[seeds]]))
+            # features and labels equal the global ones bit for bit
+            assert batch.x.numpy().tobytes() == graph.x.numpy()[old].tobytes()
+            assert np.array_equal(batch.y.numpy(), graph.y.numpy()[old])
+            seen.append(n_id[:batch.batch_size])
+        assert len(seen) == len(loader)
+        got = np.sort(np.concatenate(seen)) if seen else np.empty(0, np.int64)
+        assert np.array_equal(got, loader.seeds)  # each training seed exactly once per epoch
+        assert graph.train_mask.numpy()[new_to_old[got]].all()
+
+
+def test_same_seed_same_batches_and_epochs_differ(partitioned):
+    root, servers, _ = partitioned
+    a = [b.n_id for b in _loader(root, servers, 0)]
+    b = [b.n_id for b in _loader(root, servers, 0, prefetch=0)]
+    assert len(a) == len(b) and all(x.equal(y) for x, y in zip(a, b, strict=True))
+    loader = _loader(root, servers, 0)
+    loader.set_epoch(1)
+    c = [b.n_id for b in loader]
+    assert not all(x.equal(y) for x, y in zip(a, c, strict=True))
+
+
+def test_cache_gives_identical_batches_and_saves_bytes(partitioned):
+    root, servers, _ = partitioned
+    plain = _loader(root, servers, 0)
+    cached = _loader(root, servers, 0, cache_fraction=0.5)
+    for x, y in zip(plain, cached, strict=True):
+        assert x.n_id.equal(y.n_id) and x.edge_index.equal(y.edge_index)
+        assert x.x.equal(y.x) and x.y.equal(y.y)
+    stats_plain, stats_cached = plain.stats(), cached.stats()
+    assert stats_plain["remote_requests"] > 0 and stats_plain["hits"] == 0
+    assert stats_cached["hits"] > 0 and stats_cached["cached_nodes"] > 0
+    assert stats_cached["remote_bytes"] < stats_plain["remote_bytes"]
+    assert stats_cached["cache_fill_bytes"] > 0
+
+
+def test_fanout_all_and_none(partitioned, graph):
+    root, servers, new_to_old = partitioned
+    in_degree = graph.in_degree().numpy()
+    batch = next(iter(_loader(root, servers, 0, fanouts=(-1,))))
+    dst = batch.edge_index[1].numpy()
+    seeds_old = new_to_old[batch.n_id.numpy()[:batch.batch_size]]
+    assert np.array_equal(np.bincount(dst, minlength=batch.batch_size)[:batch.batch_size], in_degree[seeds_old])
+    batch = next(iter(_loader(root, servers, 0, fanouts=(0, 0))))
+    assert batch.edge_index.shape == (2, 0) and batch.num_nodes == batch.batch_size
+
+
+def test_a_part_without_seeds_yields_nothing(partitioned):
+    root, servers, _ = partitioned
+    view = PartView.open(str(root), 0, servers, SamplerConfig())
+    loader = DistributedNeighborLoader(view, np.empty(0, dtype=np.int64), SamplerConfig())
+    assert len(loader) == 0 and list(loader) == []
+
+
+def test_batch_converts_to_pyg_and_runs_a_model(partitioned):
+    from torch_geometric.nn import GraphSAGE
+
+    root, servers, _ = partitioned
+    data = next(iter(_loader(root, servers, 0))).to_pyg()
+    model = GraphSAGE(data.num_features, 8, num_layers=2, out_channels=4)
+    assert model(data.x, data.edge_index)[:data.batch_size].shape == (data.batch_size, 4)
+
+
+def test_server_refuses_ids_it_does_not_own(partitioned):
+    root, servers, _ = partitioned
+    with pytest.raises(ValueError, match=r"part 0 \(gnndist-.*-part-00000\) does not own global id"):
+        ray.get(servers.handles[0].fetch.remote(np.array([10**6])))
+    stats = servers.stats()
+    assert all(s["requests"] >= 0 for s in stats) and sum(s["requests"] for s in stats) > 0
+
+
+def test_a_killed_server_is_a_clear_error(tmp_path, graph, ray_session):
+    from gnndist.config import PartitionConfig
+    from partitioners import make_partitioner
+    from partitioners.writer import write_partitions
+
+    config = PartitionConfig(method="random", num_parts=2)
+    write_partitions(graph, make_partitioner(config).assign(graph), config, tmp_path / "p")
+    servers = launch_servers(tmp_path / "p")
+    loader = _loader(tmp_path / "p", servers, 0, timeout_s=20)
+    ray.kill(servers.handles[1])
+    with pytest.raises(RemoteError, match=r"part 1 \(gnndist-.*-part-00001\) died"):
+        list(loader)

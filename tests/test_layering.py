@@ -1,0 +1,38 @@
+"""Ray stays out of the core: only runtime/, train/ and cli.py may import it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ALLOWED = ("gnndist/runtime/", "gnndist/train/", "gnndist/cli.py")
+
+
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_ray_is_imported_only_where_allowed():
+    offenders = []
+    for path in [*ROOT.glob("gnndist/**/*.py"), *ROOT.glob("partitioners/**/*.py")]:
+        rel = path.relative_to(ROOT).as_posix()
+        if "ray" in _imports(path) and not rel.startswith(ALLOWED):
+            offenders.append(rel)
+    assert offenders == []
+
+
+def test_importing_gnndist_needs_neither_ray_nor_dgl():
+    import subprocess
+    import sys
+
+    code = "import sys, gnndist, gnndist.graph, gnndist.sources, partitioners; " \
+           "print('ray' in sys.modules, 'dgl' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
