@@ -21,7 +21,7 @@ PARTITION_METHODS = ("metis", "random", "streaming")
 #: Quantities METIS can balance across parts at once (multi-constraint partitioning).
 BALANCE_TARGETS = ("nodes", "edges", "train")
 #: How the remote-feature cache picks its nodes.
-CACHE_POLICIES = ("degree",)
+CACHE_POLICIES = ("access", "degree")
 
 
 class ConfigError(ValueError):
@@ -111,8 +111,10 @@ class SamplerConfig:
 
     ``fanouts``: in-neighbours sampled per node at each hop (-1: all, 0: none). ``prefetch``:
     batches prepared ahead of the one being consumed. The remote-feature cache holds the hottest
-    halo nodes (``cache_policy``: ``"degree"``, by in-edges into the part); its size is
-    ``cache_mb`` megabytes or ``cache_fraction`` of the halo nodes (at most one of the two).
+    remote nodes: ``cache_policy`` ``"access"`` ranks them by how often ``cache_warmup_batches``
+    sampled batches of the part's training seeds reach them (any hop), ``"degree"`` ranks the
+    1-hop halo by in-edges into the part. Its size is ``cache_mb`` megabytes or
+    ``cache_fraction`` times the number of halo nodes (at most one of the two).
     ``timeout_s``: the longest any remote call may take before a clear error.
     """
 
@@ -126,7 +128,8 @@ class SamplerConfig:
     prefetch: int = 2
     cache_mb: float | None = None
     cache_fraction: float | None = None
-    cache_policy: str = "degree"
+    cache_policy: str = "access"
+    cache_warmup_batches: int = 4
     timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
@@ -145,6 +148,8 @@ class SamplerConfig:
             raise ConfigError(f"sampler.cache_fraction must be in [0, 1], got {self.cache_fraction}")
         if self.cache_policy not in CACHE_POLICIES:
             raise ConfigError(f"sampler.cache_policy {self.cache_policy!r} is unknown: choose one of {CACHE_POLICIES}")
+        if self.cache_warmup_batches < 1:
+            raise ConfigError(f"sampler.cache_warmup_batches must be positive, got {self.cache_warmup_batches}")
         if not self.timeout_s > 0:
             raise ConfigError(f"sampler.timeout_s must be positive, got {self.timeout_s}")
 

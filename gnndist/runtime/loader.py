@@ -73,16 +73,36 @@ class PartView:
         manifest = read_manifest(root)
         book = PartitionBook(manifest["offsets"])
         view = cls(part, load_part(root, part, manifest=manifest, verify=verify), book, servers, config.timeout_s)
-        lo, hi = book.part_range(part)
-        candidates = hottest_halo_nodes(view.arrays, lo, hi)
+        if config.cache_mb is None and config.cache_fraction is None:
+            return view
+        candidates, num_halo = view._cache_candidates(config)
         row_bytes = view.arrays.features.shape[1] * 4 + 8  # a float32 feature row and an int64 label
-        size = cache_capacity(candidates.size, row_bytes, cache_mb=config.cache_mb,
-                              cache_fraction=config.cache_fraction)
+        size = min(candidates.size, cache_capacity(num_halo, row_bytes, cache_mb=config.cache_mb,
+                                                   cache_fraction=config.cache_fraction))
         if size:
             view.cache = FeatureCache.build(candidates[:size], view._fetch_remote)
-            # Filling the cache is a one-off cost, reported apart from per-epoch traffic.
-            view.cache_fill_bytes, view.traffic = view.traffic.bytes, _Traffic()
+        # Choosing and filling the cache is a one-off cost, reported apart from per-epoch traffic.
+        view.cache_fill_bytes, view.traffic = view.traffic.bytes, _Traffic()
         return view
+
+    def _cache_candidates(self, config: SamplerConfig) -> tuple[np.ndarray, int]:
+        """Remote nodes worth caching, hottest first (global ids), and the number of halo nodes."""
+        lo, hi = self.book.part_range(self.part)
+        by_degree = hottest_halo_nodes(self.arrays, lo, hi)
+        if config.cache_policy == "degree":
+            return by_degree, by_degree.size
+        # "access": most nodes a batch fetches lie 2 or more hops out, beyond the 1-hop halo, so
+        # count which remote nodes a few sampled batches of this part's seeds really reach.
+        seeds = np.random.default_rng([config.seed, 7]).permutation(self.seeds("train"))
+        reached = []
+        for i in range(config.cache_warmup_batches):
+            batch = seeds[i * config.batch_size:(i + 1) * config.batch_size]
+            if batch.size:
+                n_id = sample_khop(batch, config.fanouts, self, seed=i).n_id
+                reached.append(n_id[(n_id < lo) | (n_id >= hi)])
+        ids, counts = np.unique(np.concatenate(reached) if reached else by_degree[:0], return_counts=True)
+        ranked = ids[np.argsort(-counts, kind="stable")]
+        return np.concatenate([ranked, by_degree[~np.isin(by_degree, ranked)]]), by_degree.size
 
     # ----------------------------------------------------------------------------- remote calls
 

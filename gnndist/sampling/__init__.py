@@ -1,6 +1,6 @@
 """Which nodes a mini-batch needs: neighbour sampling over global ids (no data, no Ray)."""
 
-from gnndist.sampling.batch import MiniBatch  # noqa: E402  (after the kernel: batch imports torch only)
+from gnndist.sampling.batch import MiniBatch
 from gnndist.sampling.neighbor import (
     CSCProvider,
     NeighborProvider,

@@ -60,10 +60,11 @@ def test_same_seed_same_batches_and_epochs_differ(partitioned):
     assert not all(x.equal(y) for x, y in zip(a, c, strict=True))
 
 
-def test_cache_gives_identical_batches_and_saves_bytes(partitioned):
+@pytest.mark.parametrize("policy", ["access", "degree"])
+def test_cache_gives_identical_batches_and_saves_bytes(partitioned, policy):
     root, servers, _ = partitioned
     plain = _loader(root, servers, 0)
-    cached = _loader(root, servers, 0, cache_fraction=0.5)
+    cached = _loader(root, servers, 0, cache_fraction=0.5, cache_policy=policy)
     for x, y in zip(plain, cached, strict=True):
         assert x.n_id.equal(y.n_id) and x.edge_index.equal(y.edge_index)
         assert x.x.equal(y.x) and x.y.equal(y.y)
