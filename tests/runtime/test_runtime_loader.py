@@ -122,3 +122,31 @@ def test_a_killed_server_is_a_clear_error(tmp_path, graph, ray_session):
     ray.kill(servers.handles[1])
     with pytest.raises(RemoteError, match=r"part 1 \(gnndist-.*-part-00001\) died"):
         list(loader)
+
+
+@ray.remote(num_cpus=0)
+class _HangingServer:
+    """Answers nothing in time: stands in for a server stuck behind a dead network link."""
+
+    def sample(self, ids, fanout, seed):
+        import time
+
+        time.sleep(30)
+
+    def fetch(self, ids):
+        import time
+
+        time.sleep(30)
+
+
+def test_an_unresponsive_server_times_out_with_a_clear_error(partitioned):
+    from gnndist.runtime.partition_server import ServerGroup
+
+    root, servers, _ = partitioned
+    hanging = ServerGroup(servers.root, group=servers.group,
+                          handles=[servers.handles[0]] + [_HangingServer.remote() for _ in servers.handles[1:]])
+    loader = _loader(root, hanging, 0, timeout_s=1, prefetch=0)
+    with pytest.raises(RemoteError, match=r"no answer within 1 s from partition server\(s\) gnndist-"):
+        next(iter(loader))
+    for handle in hanging.handles[1:]:
+        ray.kill(handle)
