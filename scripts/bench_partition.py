@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -23,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_io import write_results
 
 # Figures for peers that cannot run in this environment, measured on this machine (2 cores) on a
 # degree-corrected SBM graph of 1M nodes / 20M edges, 2 parts; quoted from the project's issue.
@@ -205,16 +204,13 @@ def main() -> None:
         if "error" not in row and "error" not in floor:
             row["wall_vs_pymetis"] = row["wall_s"] / floor["wall_s"]
             row["peak_vs_pymetis"] = row["peak_rss_mb"] / floor["peak_rss_mb"]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
+    write_results(args.out, {
         "benchmark": "partition", "graph": graph, "results": results, "peers_quoted": PEERS_QUOTED,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "note": "each row is a fresh process. wall_s of gnndist = assign + relabel + halos + write (graph "
                 "already in memory); peak_rss_mb = that process's peak including the loaded graph (with "
                 "features); baseline_rss_mb = after imports (torch), before any data. pymetis rows import "
                 "only numpy and pymetis; streaming-from-disk reads edges in chunks from disk.",
-    }, indent=2))
-    print(f"results written to {args.out}")
+    })
 
 
 if __name__ == "__main__":

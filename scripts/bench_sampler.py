@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import ray
 import torch
+from results_io import write_results
 
 from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig
 from gnndist.sources import load_graph
@@ -145,17 +144,14 @@ def main() -> None:
                      and r["contender"] == "gnndist"), None)
         if row["contender"] == "gnndist_cache10" and base and base["remote_bytes_per_epoch"]:
             row["remote_bytes_cut"] = 1 - row["remote_bytes_per_epoch"] / base["remote_bytes_per_epoch"]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
+    write_results(args.out, {
         "benchmark": "sampler", "fanouts": [15, 10, 5], "batch_size": 1024, "results": results,
         "peers_quoted_seeds_per_s": PEERS_QUOTED,
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__},
         "note": "gnndist: one trainer process per part, all parts at once, one full epoch of the part's training "
                 "seeds (8% of nodes), Ray with 2 CPUs in all; PyG: NeighborLoader over the whole graph in one "
                 "process with 2 torch threads, first 40 batches. remote_bytes_per_epoch excludes the one-off "
                 "cache fill (cache_fill_bytes).",
-    }, indent=2))
-    print(f"results written to {args.out}")
+    })
 
 
 if __name__ == "__main__":
