@@ -129,7 +129,7 @@ class SamplerConfig:
     cache_mb: float | None = None
     cache_fraction: float | None = None
     cache_policy: str = "access"
-    cache_warmup_batches: int = 4
+    cache_warmup_batches: int = 16
     timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
