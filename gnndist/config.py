@@ -20,6 +20,8 @@ import yaml
 PARTITION_METHODS = ("metis", "random", "streaming")
 #: Quantities METIS can balance across parts at once (multi-constraint partitioning).
 BALANCE_TARGETS = ("nodes", "edges", "train")
+#: Built-in models (``torch_geometric.nn`` basic GNNs).
+MODELS = ("sage", "gcn", "gat", "gin")
 #: How the remote-feature cache picks its nodes.
 CACHE_POLICIES = ("access", "degree")
 
@@ -152,6 +154,38 @@ class SamplerConfig:
             raise ConfigError(f"sampler.cache_warmup_batches must be positive, got {self.cache_warmup_batches}")
         if not self.timeout_s > 0:
             raise ConfigError(f"sampler.timeout_s must be positive, got {self.timeout_s}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Synchronized data-parallel training, one worker per part.
+
+    ``model``: a built-in (``sage``, ``gcn``, ``gat``, ``gin``) used when no model factory is
+    given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs.
+    """
+
+    SECTION = "train"
+
+    model: str = "sage"
+    hidden: int = 128
+    dropout: float = 0.5
+    lr: float = 0.01
+    weight_decay: float = 5e-4
+    epochs: int = 10
+    eval_every: int = 1
+    seed: int = 0
+    cpus_per_worker: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ConfigError(f"train.model {self.model!r} is unknown: choose one of {MODELS}")
+        for name in ("hidden", "epochs", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"train.dropout must be in [0, 1), got {self.dropout}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr must be positive, got {self.lr}")
 
 
 C = TypeVar("C")

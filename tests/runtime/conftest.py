@@ -6,18 +6,10 @@ import numpy as np
 import pytest
 
 from gnndist.config import PartitionConfig
-from gnndist.runtime.cluster import init_ray, shutdown_ray
 from gnndist.runtime.partition_server import launch_servers
 from gnndist.testing import random_graph
 from partitioners import make_partitioner
 from partitioners.writer import write_partitions
-
-
-@pytest.fixture(scope="session")
-def ray_session():
-    init_ray(num_cpus=2)
-    yield
-    shutdown_ray()
 
 
 @pytest.fixture(scope="session")

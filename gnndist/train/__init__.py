@@ -1,0 +1,1 @@
+"""Synchronized data-parallel training on Ray Train (imports Ray)."""
