@@ -19,9 +19,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# GraphSAGE on the bundled Cora: 2 METIS parts, 2 data-parallel workers on a local Ray.
 demo: setup
-	$(BIN)/gnndist partition --dataset cora --parts 2 --method metis --out out/demo-cora --force
-	$(BIN)/gnndist inspect out/demo-cora --check
+	$(BIN)/gnndist train --out out/demo
+	$(BIN)/gnndist inspect out/demo/parts --check
 
 test: setup
 	$(BIN)/python -m pytest -q

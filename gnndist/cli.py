@@ -8,10 +8,13 @@ import sys
 
 from gnndist.config import (
     BALANCE_TARGETS,
+    MODELS,
     PARTITION_METHODS,
     ConfigError,
     PartitionConfig,
+    SamplerConfig,
     SourceConfig,
+    TrainConfig,
     from_dict,
     load_job,
 )
@@ -64,6 +67,49 @@ def _add_partition(sub) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars or report")
 
 
+_TRAIN_FLAGS = {
+    "dataset": (SourceConfig, "dataset"), "parts": (PartitionConfig, "num_parts"),
+    "method": (PartitionConfig, "method"),
+    "model": (TrainConfig, "model"), "hidden": (TrainConfig, "hidden"), "epochs": (TrainConfig, "epochs"),
+    "lr": (TrainConfig, "lr"), "dropout": (TrainConfig, "dropout"), "weight_decay": (TrainConfig, "weight_decay"),
+    "eval_every": (TrainConfig, "eval_every"), "seed": (TrainConfig, "seed"),
+    "fanouts": (SamplerConfig, "fanouts"), "batch_size": (SamplerConfig, "batch_size"),
+    "cache_fraction": (SamplerConfig, "cache_fraction"), "prefetch": (SamplerConfig, "prefetch"),
+}
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 15,10,5, got {text!r}") from None
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a GNN with one data-parallel worker per part",
+                       description="With no arguments: GraphSAGE on the bundled Cora, 2 parts, 2 workers.")
+    p.add_argument("--config", help="job file (.yaml/.yml/.toml) with [source] [partition] [sampler] [train]")
+    p.add_argument("--partitions", help="an existing partition directory (else --dataset is partitioned)")
+    p.add_argument("--dataset", help="dataset to partition when --partitions is not given (default cora)")
+    p.add_argument("--parts", type=int, help="parts = workers when partitioning here (default 2)")
+    p.add_argument("--method", choices=PARTITION_METHODS, help="partitioner when partitioning here")
+    p.add_argument("--model", choices=MODELS, help="built-in model (default sage)")
+    p.add_argument("--hidden", type=int, help="hidden channels (default 64)")
+    p.add_argument("--epochs", type=int, help="epochs (default 40)")
+    p.add_argument("--lr", type=float, help="learning rate (default 0.01)")
+    p.add_argument("--dropout", type=float, help="dropout (default 0.5)")
+    p.add_argument("--weight-decay", type=float, help="weight decay (default 5e-4)")
+    p.add_argument("--eval-every", type=int, help="validate every N epochs (default 5)")
+    p.add_argument("--seed", type=int, help="training seed (default 0)")
+    p.add_argument("--fanouts", type=_ints, help="neighbours per hop (default 10,10; also sets the layer count)")
+    p.add_argument("--batch-size", type=int, help="seeds per mini-batch (default 1024)")
+    p.add_argument("--cache-fraction", type=float, help="remote-feature cache size as a fraction of the halo")
+    p.add_argument("--prefetch", type=int, help="batches prepared ahead (default 2)")
+    p.add_argument("--address", help="join this Ray cluster (default: start a local one)")
+    p.add_argument("--out", default="out/train", help="run directory: partitions, metrics.jsonl (default out/train)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def _add_inspect(sub) -> None:
     p = sub.add_parser("inspect", help="statistics, plots and integrity check of a partition directory")
     p.add_argument("dir", help="partition directory")
@@ -82,17 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_partition(sub)
     _add_inspect(sub)
+    _add_train(sub)
     return parser
 
 
-def _partition_configs(args) -> tuple[SourceConfig, PartitionConfig]:
+def _configs(args, flags: dict, classes: tuple) -> list:
+    """One config per class: the job file's section, then the flags that were given on top."""
     job = load_job(args.config) if args.config else {}
-    values = {SourceConfig: dict(job.get(SourceConfig.SECTION, {})),
-              PartitionConfig: dict(job.get(PartitionConfig.SECTION, {}))}
-    for flag, (cls, field) in _PARTITION_FLAGS.items():
+    values = {cls: dict(job.get(cls.SECTION, {})) for cls in classes}
+    for flag, (cls, field) in flags.items():
         if getattr(args, flag) is not None:
             values[cls][field] = getattr(args, flag)
-    return from_dict(SourceConfig, values[SourceConfig]), from_dict(PartitionConfig, values[PartitionConfig])
+    return [from_dict(cls, values[cls]) for cls in classes]
+
+
+def _partition_configs(args) -> tuple[SourceConfig, PartitionConfig]:
+    return tuple(_configs(args, _PARTITION_FLAGS, (SourceConfig, PartitionConfig)))
 
 
 def _run_partition(args, console) -> int:
@@ -108,6 +159,31 @@ def _run_partition(args, console) -> int:
         console.print(f"wrote {out}: {config.num_parts} parts by {config.method}, edge cut "
                       f"{totals['edge_cut_fraction']:.2%}, node balance {totals['balance_nodes']:.3f}; "
                       f"details: gnndist inspect {out}", soft_wrap=True)
+    return 0
+
+
+def _run_train(args, console) -> int:
+    from pathlib import Path
+
+    from gnndist.api import partition
+    from gnndist.progress import QuietReporter, RichReporter
+    from gnndist.train.trainer import train
+
+    source, part_config, sampler, config = _configs(
+        args, _TRAIN_FLAGS, (SourceConfig, PartitionConfig, SamplerConfig, TrainConfig))
+    reporter = QuietReporter() if args.quiet else RichReporter(console)
+    root = args.partitions
+    if root is None:
+        root = partition(source, part_config, Path(args.out) / "parts", force=True, reporter=reporter)
+
+    def show(metrics: dict) -> None:
+        accuracies = "".join(f", {k} {metrics[k]:.4f}" for k in ("val_acc", "test_acc") if k in metrics)
+        console.print(f"epoch {metrics['epoch'] + 1}/{config.epochs}: loss {metrics['loss']:.4f}{accuracies}")
+
+    with reporter.step("training", total=config.epochs) as step:
+        result = train(None, root, config=config, sampler=sampler, out_dir=args.out, address=args.address,
+                       on_epoch=lambda m: (show(m), step.advance()))
+    console.print(f"[bold]test accuracy {result.test_acc:.4f}[/]; metrics in {result.out_dir / 'metrics.jsonl'}")
     return 0
 
 
@@ -151,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     # Reports go to stdout unless --json claims it; progress and errors always go to stderr.
     # Tables need about 100 columns; rich falls back to 80 when writing to a pipe or file.
     console = Console(stderr=bool(getattr(args, "json", False)), width=None if sys.stdout.isatty() else 110)
-    runners = {"partition": _run_partition, "inspect": _run_inspect}
+    runners = {"partition": _run_partition, "inspect": _run_inspect, "train": _run_train}
     try:
         return runners[args.command](args, console)
     except (GraphError, ConfigError, PartitionError, PartitionFormatError, FileExistsError) as e:

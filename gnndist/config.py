@@ -122,7 +122,7 @@ class SamplerConfig:
 
     SECTION = "sampler"
 
-    fanouts: tuple[int, ...] = (15, 10, 5)
+    fanouts: tuple[int, ...] = (10, 10)
     batch_size: int = 1024
     shuffle: bool = True
     drop_last: bool = False
@@ -167,12 +167,12 @@ class TrainConfig:
     SECTION = "train"
 
     model: str = "sage"
-    hidden: int = 128
+    hidden: int = 64
     dropout: float = 0.5
     lr: float = 0.01
     weight_decay: float = 5e-4
-    epochs: int = 10
-    eval_every: int = 1
+    epochs: int = 40
+    eval_every: int = 5
     seed: int = 0
     cpus_per_worker: float = 1.0
 

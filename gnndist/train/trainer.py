@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +35,12 @@ class TrainResult:
 
 def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *,
           config: TrainConfig | None = None, sampler: SamplerConfig | None = None,
-          out_dir: str | Path | None = None, address: str | None = None) -> TrainResult:
+          out_dir: str | Path | None = None, address: str | None = None,
+          on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train ``model`` (a factory returning a fresh ``torch.nn.Module`` whose forward takes
     ``(x, edge_index)``; ``None`` for the built-in ``config.model``) on every part of the
-    partition directory ``partitions``, one worker per part."""
+    partition directory ``partitions``, one worker per part. ``on_epoch(metrics)`` is called in
+    this process as each epoch's metrics arrive."""
     config = config or TrainConfig()
     sampler = sampler or SamplerConfig()
     root = str(Path(partitions).resolve())
@@ -44,7 +48,7 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
     graph = manifest["graph"]
     if model is None:
         model = model_factory(config, graph["feature_dim"], graph["num_classes"], len(sampler.fanouts))
-    out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="gnndist-train-"))
+    out = (Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="gnndist-train-"))).resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.jsonl").unlink(missing_ok=True)
     init_ray(address=address)
@@ -58,8 +62,25 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
                                          resources_per_worker={"CPU": config.cpus_per_worker}),
             run_config=RunConfig(storage_path=str(out / "ray"), name="train"),
         )
-        trainer.fit()
+        _fit_reporting(trainer, out / "metrics.jsonl", on_epoch or (lambda metrics: None))
     finally:
         servers.kill()
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return TrainResult(history, out)
+
+
+def _fit_reporting(trainer: TorchTrainer, log: Path, on_epoch: Callable[[dict], None]) -> None:
+    """Run ``trainer.fit()`` while handing each new line of the workers' metrics log to ``on_epoch``."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        fit = pool.submit(trainer.fit)
+        seen = 0
+        while True:
+            finished = fit.done()
+            lines = log.read_text().splitlines() if log.exists() else []
+            for line in lines[seen:]:
+                on_epoch(json.loads(line))
+            seen = len(lines)
+            if finished:
+                fit.result()  # re-raises a failed run's error
+                return
+            time.sleep(0.2)
