@@ -42,3 +42,15 @@ def test_a_custom_model_factory(cora_parts, tmp_path):
     result = train(TwoLayer, cora_parts, config=TrainConfig(epochs=2), sampler=SamplerConfig(fanouts=(5, 5)),
                    out_dir=tmp_path)
     assert 0 <= result.test_acc <= 1 and result.history[-1]["steps"] >= 1
+
+
+def test_the_custom_model_example_runs(ray_session, tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "custom_model.py"
+    spec = importlib.util.spec_from_file_location("custom_model_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    result = example.main(epochs=3, workdir=tmp_path)
+    assert len(result.history) == 3 and 0 <= result.test_acc <= 1
