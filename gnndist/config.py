@@ -161,7 +161,8 @@ class TrainConfig:
     """Synchronized data-parallel training, one worker per part.
 
     ``model``: a built-in (``sage``, ``gcn``, ``gat``, ``gin``) used when no model factory is
-    given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs.
+    given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs;
+    ``checkpoint_every``: save a checkpoint every N epochs (and after the last).
     """
 
     SECTION = "train"
@@ -173,13 +174,14 @@ class TrainConfig:
     weight_decay: float = 5e-4
     epochs: int = 40
     eval_every: int = 5
+    checkpoint_every: int = 5
     seed: int = 0
     cpus_per_worker: float = 1.0
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
             raise ConfigError(f"train.model {self.model!r} is unknown: choose one of {MODELS}")
-        for name in ("hidden", "epochs", "eval_every"):
+        for name in ("hidden", "epochs", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
         if not 0 <= self.dropout < 1:

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from gnndist.config import SamplerConfig, TrainConfig
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView
 from gnndist.sampling.batch import MiniBatch
+from gnndist.train import checkpoint
 
 
 def _agreed_steps(local: int) -> int:
@@ -63,7 +64,8 @@ def _evaluate(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, sp
 
 
 def train_worker(cfg: dict) -> None:
-    """Ray Train entry point. ``cfg``: root, servers, sampler, train, model_factory, out_dir."""
+    """Ray Train entry point. ``cfg``: root, servers, sampler, train, model_factory, out_dir,
+    partition_sha, resume_epoch (the checkpoint to continue from, or None)."""
     torch.set_num_threads(1)
     sampler: SamplerConfig = cfg["sampler"]
     config: TrainConfig = cfg["train"]
@@ -74,8 +76,17 @@ def train_worker(cfg: dict) -> None:
     model = ray.train.torch.prepare_model(cfg["model_factory"]())
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = _agreed_steps(len(loader))
-    log = Path(cfg["out_dir"]) / "metrics.jsonl"
-    for epoch in range(config.epochs):
+    out_dir = Path(cfg["out_dir"])
+    module = model.module if hasattr(model, "module") else model
+    start = 0
+    if cfg["resume_epoch"] is not None:
+        state = checkpoint.load_rank(out_dir, cfg["resume_epoch"], rank, cfg["partition_sha"])
+        module.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        start = state["epoch"] + 1
+    log = out_dir / "metrics.jsonl"
+    for epoch in range(start, config.epochs):
         total = torch.zeros(2, dtype=torch.float64)
         for batch in _batches(loader, epoch, steps):
             optimizer.zero_grad()
@@ -93,6 +104,11 @@ def train_worker(cfg: dict) -> None:
             metrics["val_acc"] = _evaluate(model, view, sampler, "val")
         if epoch + 1 == config.epochs:
             metrics["test_acc"] = _evaluate(model, view, sampler, "test")
+        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
+            checkpoint.save_rank(out_dir, epoch, rank, module, optimizer, cfg["partition_sha"])
+            dist.barrier()  # every rank has saved: only now is the checkpoint complete
+            if rank == 0:
+                checkpoint.mark_complete(out_dir, epoch)
         if rank == 0:
             with open(log, "a") as f:
                 f.write(json.dumps(metrics) + "\n")

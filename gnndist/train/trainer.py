@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 import time
@@ -15,9 +16,10 @@ from ray.train import RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
 from gnndist.config import SamplerConfig, TrainConfig
-from gnndist.partition.format import read_manifest
+from gnndist.partition.format import MANIFEST, read_manifest
 from gnndist.runtime.cluster import init_ray
 from gnndist.runtime.partition_server import launch_servers
+from gnndist.train import checkpoint
 from gnndist.train.loop import model_factory, train_worker
 
 
@@ -36,11 +38,12 @@ class TrainResult:
 def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *,
           config: TrainConfig | None = None, sampler: SamplerConfig | None = None,
           out_dir: str | Path | None = None, address: str | None = None,
-          on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[dict], None] | None = None, resume: bool = False) -> TrainResult:
     """Train ``model`` (a factory returning a fresh ``torch.nn.Module`` whose forward takes
     ``(x, edge_index)``; ``None`` for the built-in ``config.model``) on every part of the
     partition directory ``partitions``, one worker per part. ``on_epoch(metrics)`` is called in
-    this process as each epoch's metrics arrive."""
+    this process as each epoch's metrics arrive. ``resume``: continue from the latest complete
+    checkpoint in ``out_dir`` (the same seed then ends where an uninterrupted run would)."""
     config = config or TrainConfig()
     sampler = sampler or SamplerConfig()
     root = str(Path(partitions).resolve())
@@ -50,14 +53,16 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
         model = model_factory(config, graph["feature_dim"], graph["num_classes"], len(sampler.fanouts))
     out = (Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="gnndist-train-"))).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.jsonl").unlink(missing_ok=True)
+    resume_epoch = checkpoint.latest_epoch(out) if resume else None
+    _keep_metrics_up_to(out / "metrics.jsonl", resume_epoch)
     init_ray(address=address)
     servers = launch_servers(root, timeout_s=sampler.timeout_s)
     try:
         trainer = TorchTrainer(
             train_worker,
             train_loop_config={"root": root, "servers": servers, "sampler": sampler, "train": config,
-                               "model_factory": model, "out_dir": str(out)},
+                               "model_factory": model, "out_dir": str(out), "resume_epoch": resume_epoch,
+                               "partition_sha": hashlib.sha256((Path(root) / MANIFEST).read_bytes()).hexdigest()},
             scaling_config=ScalingConfig(num_workers=manifest["num_parts"],
                                          resources_per_worker={"CPU": config.cpus_per_worker}),
             run_config=RunConfig(storage_path=str(out / "ray"), name="train"),
@@ -67,6 +72,12 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
         servers.kill()
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return TrainResult(history, out)
+
+
+def _keep_metrics_up_to(log: Path, epoch: int | None) -> None:
+    """Drop metrics of epochs after ``epoch`` (all of them when ``None``: a fresh run)."""
+    lines = log.read_text().splitlines() if log.exists() and epoch is not None else []
+    log.write_text("".join(line + "\n" for line in lines if json.loads(line)["epoch"] <= epoch))
 
 
 def _fit_reporting(trainer: TorchTrainer, log: Path, on_epoch: Callable[[dict], None]) -> None:

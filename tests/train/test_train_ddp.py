@@ -54,3 +54,16 @@ def test_the_custom_model_example_runs(ray_session, tmp_path):
     spec.loader.exec_module(example)
     result = example.main(epochs=3, workdir=tmp_path)
     assert len(result.history) == 3 and 0 <= result.test_acc <= 1
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(cora_parts, tmp_path):
+    config = dict(hidden=16, checkpoint_every=2, lr=0.01)
+    sampler = SamplerConfig(fanouts=(5, 5), batch_size=32)
+    train(None, cora_parts, config=TrainConfig(epochs=4, **config), sampler=sampler, out_dir=tmp_path / "whole")
+    train(None, cora_parts, config=TrainConfig(epochs=2, **config), sampler=sampler, out_dir=tmp_path / "cut")
+    resumed = train(None, cora_parts, config=TrainConfig(epochs=4, **config), sampler=sampler,
+                    out_dir=tmp_path / "cut", resume=True)
+    assert [m["epoch"] for m in resumed.history] == [0, 1, 2, 3]
+    whole = torch.load(tmp_path / "whole" / "params-rank00000.pt", weights_only=True)
+    cut = torch.load(tmp_path / "cut" / "params-rank00000.pt", weights_only=True)
+    assert all(torch.equal(whole[k], cut[k]) for k in whole)
