@@ -73,6 +73,7 @@ _TRAIN_FLAGS = {
     "model": (TrainConfig, "model"), "hidden": (TrainConfig, "hidden"), "epochs": (TrainConfig, "epochs"),
     "lr": (TrainConfig, "lr"), "dropout": (TrainConfig, "dropout"), "weight_decay": (TrainConfig, "weight_decay"),
     "eval_every": (TrainConfig, "eval_every"), "seed": (TrainConfig, "seed"),
+    "checkpoint_every": (TrainConfig, "checkpoint_every"),
     "fanouts": (SamplerConfig, "fanouts"), "batch_size": (SamplerConfig, "batch_size"),
     "cache_fraction": (SamplerConfig, "cache_fraction"), "prefetch": (SamplerConfig, "prefetch"),
 }
@@ -101,11 +102,13 @@ def _add_train(sub) -> None:
     p.add_argument("--weight-decay", type=float, help="weight decay (default 5e-4)")
     p.add_argument("--eval-every", type=int, help="validate every N epochs (default 5)")
     p.add_argument("--seed", type=int, help="training seed (default 0)")
+    p.add_argument("--checkpoint-every", type=int, help="save a checkpoint every N epochs (default 5)")
     p.add_argument("--fanouts", type=_ints, help="neighbours per hop (default 10,10; also sets the layer count)")
     p.add_argument("--batch-size", type=int, help="seeds per mini-batch (default 1024)")
     p.add_argument("--cache-fraction", type=float, help="remote-feature cache size as a fraction of the halo")
     p.add_argument("--prefetch", type=int, help="batches prepared ahead (default 2)")
     p.add_argument("--address", help="join this Ray cluster (default: start a local one)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.add_argument("--out", default="out/train", help="run directory: partitions, metrics.jsonl (default out/train)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -173,8 +176,11 @@ def _run_train(args, console) -> int:
         args, _TRAIN_FLAGS, (SourceConfig, PartitionConfig, SamplerConfig, TrainConfig))
     reporter = QuietReporter() if args.quiet else RichReporter(console)
     root = args.partitions
+    own_parts = Path(args.out) / "parts"
+    if root is None and args.resume and own_parts.is_dir():
+        root = own_parts  # the checkpoint belongs to these exact partitions
     if root is None:
-        root = partition(source, part_config, Path(args.out) / "parts", force=True, reporter=reporter)
+        root = partition(source, part_config, own_parts, force=True, reporter=reporter)
 
     def show(metrics: dict) -> None:
         accuracies = "".join(f", {k} {metrics[k]:.4f}" for k in ("val_acc", "test_acc") if k in metrics)
@@ -182,7 +188,7 @@ def _run_train(args, console) -> int:
 
     with reporter.step("training", total=config.epochs) as step:
         result = train(None, root, config=config, sampler=sampler, out_dir=args.out, address=args.address,
-                       on_epoch=lambda m: (show(m), step.advance()))
+                       on_epoch=lambda m: (show(m), step.advance()), resume=args.resume)
     console.print(f"[bold]test accuracy {result.test_acc:.4f}[/]; metrics in {result.out_dir / 'metrics.jsonl'}")
     return 0
 
@@ -221,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from gnndist.graph import GraphError
     from gnndist.partition.format import PartitionFormatError
+    from gnndist.train.checkpoint import CheckpointError
     from partitioners import PartitionError
 
     args = build_parser().parse_args(argv)
@@ -230,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     runners = {"partition": _run_partition, "inspect": _run_inspect, "train": _run_train}
     try:
         return runners[args.command](args, console)
-    except (GraphError, ConfigError, PartitionError, PartitionFormatError, FileExistsError) as e:
+    except (GraphError, ConfigError, PartitionError, PartitionFormatError, FileExistsError, CheckpointError) as e:
         print(f"gnndist {args.command}: error: {e}", file=sys.stderr)
         return 2
 
