@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-#: Partitioning methods known to ``partitioners.registry``.
+#: Partitioning methods known to ``partitioners.REGISTRY``.
 PARTITION_METHODS = ("metis", "random", "streaming")
 #: Quantities METIS can balance across parts at once (multi-constraint partitioning).
 BALANCE_TARGETS = ("nodes", "edges", "train")
@@ -37,7 +37,7 @@ class SourceConfig:
     ``dataset``: a bundled name (``cora``), a path (Planetoid raw folder, ``.npz``, edge list
     ``.csv``/``.tsv``/``.parquet``, OGB node-property folder), or ``synthetic:KIND:key=value,...``
     with KIND ``sbm`` or ``rmat``. ``features``/``labels``: files that go with an edge list.
-    ``undirected``: add each edge's reverse (edge lists and OGB folders). ``split``: which split
+    ``undirected``: add each edge's reverse (edge lists, OGB folders, npz and synthetic graphs). ``split``: which split
     to use, e.g. ``"0"`` (index into a file's splits), ``"per_class:20,30"`` or ``"random:0.6,0.2"``.
     """
 
