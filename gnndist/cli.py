@@ -73,7 +73,7 @@ _TRAIN_FLAGS = {
     "model": (TrainConfig, "model"), "hidden": (TrainConfig, "hidden"), "epochs": (TrainConfig, "epochs"),
     "lr": (TrainConfig, "lr"), "dropout": (TrainConfig, "dropout"), "weight_decay": (TrainConfig, "weight_decay"),
     "eval_every": (TrainConfig, "eval_every"), "seed": (TrainConfig, "seed"),
-    "checkpoint_every": (TrainConfig, "checkpoint_every"),
+    "checkpoint_every": (TrainConfig, "checkpoint_every"), "cpus_per_worker": (TrainConfig, "cpus_per_worker"),
     "fanouts": (SamplerConfig, "fanouts"), "batch_size": (SamplerConfig, "batch_size"),
     "cache_fraction": (SamplerConfig, "cache_fraction"), "prefetch": (SamplerConfig, "prefetch"),
 }
@@ -103,14 +103,27 @@ def _add_train(sub) -> None:
     p.add_argument("--eval-every", type=int, help="validate every N epochs (default 5)")
     p.add_argument("--seed", type=int, help="training seed (default 0)")
     p.add_argument("--checkpoint-every", type=int, help="save a checkpoint every N epochs (default 5)")
+    p.add_argument("--cpus-per-worker", type=float, help="CPUs each worker reserves from Ray (default 1)")
     p.add_argument("--fanouts", type=_ints, help="neighbours per hop (default 10,10; also sets the layer count)")
     p.add_argument("--batch-size", type=int, help="seeds per mini-batch (default 1024)")
-    p.add_argument("--cache-fraction", type=float, help="remote-feature cache size as a fraction of the halo")
+    p.add_argument("--cache-fraction", type=float,
+                   help="remote-feature cache size as a fraction of the part's sampling halo "
+                        "(remote nodes within len(fanouts) hops of its training seeds)")
     p.add_argument("--prefetch", type=int, help="batches prepared ahead (default 2)")
     p.add_argument("--address", help="join this Ray cluster (default: start a local one)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.add_argument("--out", default="out/train", help="run directory: partitions, metrics.jsonl (default out/train)")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the training curves and per-phase times")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser("evaluate", help="accuracy of a saved checkpoint over every part")
+    p.add_argument("checkpoint", help="a run directory (its latest checkpoint) or RUN/checkpoints/epoch-NNNNN")
+    p.add_argument("--partitions", help="the run's partition directory, if it has moved since training")
+    p.add_argument("--splits", type=_names, default=("val", "test"), help="splits to evaluate (default val,test)")
+    p.add_argument("--address", help="join this Ray cluster (default: start a local one)")
+    p.add_argument("--json", action="store_true", help="print the scores as JSON")
 
 
 def _add_inspect(sub) -> None:
@@ -132,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_partition(sub)
     _add_inspect(sub)
     _add_train(sub)
+    _add_evaluate(sub)
     return parser
 
 
@@ -170,6 +184,7 @@ def _run_train(args, console) -> int:
 
     from gnndist.api import partition
     from gnndist.progress import QuietReporter, RichReporter
+    from gnndist.train.report import epoch_line, phase_table, plot_history
     from gnndist.train.trainer import train
 
     source, part_config, sampler, config = _configs(
@@ -182,14 +197,30 @@ def _run_train(args, console) -> int:
     if root is None:
         root = partition(source, part_config, own_parts, force=True, reporter=reporter)
 
-    def show(metrics: dict) -> None:
-        accuracies = "".join(f", {k} {metrics[k]:.4f}" for k in ("val_acc", "test_acc") if k in metrics)
-        console.print(f"epoch {metrics['epoch'] + 1}/{config.epochs}: loss {metrics['loss']:.4f}{accuracies}")
+    def show(record: dict) -> None:
+        if not args.quiet:
+            console.print(epoch_line(record, config.epochs), soft_wrap=True)
 
     with reporter.step("training", total=config.epochs) as step:
         result = train(None, root, config=config, sampler=sampler, out_dir=args.out, address=args.address,
-                       on_epoch=lambda m: (show(m), step.advance()), resume=args.resume)
+                       on_epoch=lambda record: (show(record), step.advance()), resume=args.resume)
+    if not args.quiet:
+        console.print(phase_table(result.history))
+    if args.plot:
+        console.print(f"training curves written to {plot_history(result.history, args.plot)}")
     console.print(f"[bold]test accuracy {result.test_acc:.4f}[/]; metrics in {result.out_dir / 'metrics.jsonl'}")
+    return 0
+
+
+def _run_evaluate(args, console) -> int:
+    from gnndist.train.evaluate import evaluate
+
+    scores = evaluate(None, args.checkpoint, partitions=args.partitions, splits=args.splits, address=args.address)
+    if args.json:
+        print(json.dumps(scores, indent=2))
+    else:
+        console.print(f"checkpoint of epoch {scores['epoch'] + 1}: "
+                      + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "epoch"))
     return 0
 
 
@@ -234,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     # Reports go to stdout unless --json claims it; progress and errors always go to stderr.
     # Tables need about 100 columns; rich falls back to 80 when writing to a pipe or file.
     console = Console(stderr=bool(getattr(args, "json", False)), width=None if sys.stdout.isatty() else 110)
-    runners = {"partition": _run_partition, "inspect": _run_inspect, "train": _run_train}
+    runners = {"partition": _run_partition, "inspect": _run_inspect, "train": _run_train, "evaluate": _run_evaluate}
     try:
         return runners[args.command](args, console)
     except (GraphError, ConfigError, PartitionError, PartitionFormatError, FileExistsError, CheckpointError) as e:

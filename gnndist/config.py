@@ -113,10 +113,15 @@ class SamplerConfig:
 
     ``fanouts``: in-neighbours sampled per node at each hop (-1: all, 0: none). ``prefetch``:
     batches prepared ahead of the one being consumed. The remote-feature cache holds the hottest
-    remote nodes: ``cache_policy`` ``"access"`` ranks them by how often ``cache_warmup_batches``
-    sampled batches of the part's training seeds reach them (any hop), ``"degree"`` ranks the
-    1-hop halo by in-edges into the part. Its size is ``cache_mb`` megabytes or
-    ``cache_fraction`` times the number of halo nodes (at most one of the two).
+    nodes of the part's sampling halo: the nodes of other parts within ``len(fanouts)`` in-hops
+    (up to the first fanout of 0) of the part's training seeds, i.e. every remote node a training
+    batch can fetch, found by a search over the graph at start-up. It is the L-hop halo of an
+    L-hop sampler, whatever depth the partition stores (``PartitionConfig.halo_hops``). The
+    cache's size is ``cache_mb`` megabytes or ``cache_fraction`` times the number of
+    sampling-halo nodes (at most one of the two). ``cache_policy`` ``"access"`` ranks the nodes
+    by how many times sampled batches of ``cache_warmup_epochs`` passes over the part's training
+    seeds draw them (any hop; a fraction samples that share of an epoch's batches), ``"degree"``
+    by their in-edges into the part.
     ``timeout_s``: the longest any remote call may take before a clear error.
     """
 
@@ -131,7 +136,7 @@ class SamplerConfig:
     cache_mb: float | None = None
     cache_fraction: float | None = None
     cache_policy: str = "access"
-    cache_warmup_batches: int = 16
+    cache_warmup_epochs: float = 1.0
     timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
@@ -150,8 +155,8 @@ class SamplerConfig:
             raise ConfigError(f"sampler.cache_fraction must be in [0, 1], got {self.cache_fraction}")
         if self.cache_policy not in CACHE_POLICIES:
             raise ConfigError(f"sampler.cache_policy {self.cache_policy!r} is unknown: choose one of {CACHE_POLICIES}")
-        if self.cache_warmup_batches < 1:
-            raise ConfigError(f"sampler.cache_warmup_batches must be positive, got {self.cache_warmup_batches}")
+        if not self.cache_warmup_epochs > 0:
+            raise ConfigError(f"sampler.cache_warmup_epochs must be positive, got {self.cache_warmup_epochs}")
         if not self.timeout_s > 0:
             raise ConfigError(f"sampler.timeout_s must be positive, got {self.timeout_s}")
 
@@ -163,6 +168,8 @@ class TrainConfig:
     ``model``: a built-in (``sage``, ``gcn``, ``gat``, ``gin``) used when no model factory is
     given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs;
     ``checkpoint_every``: save a checkpoint every N epochs (and after the last).
+    ``cpus_per_worker``: CPUs each worker reserves from Ray (fractions allowed, to run more parts
+    than the machine has cores).
     """
 
     SECTION = "train"
@@ -188,6 +195,8 @@ class TrainConfig:
             raise ConfigError(f"train.dropout must be in [0, 1), got {self.dropout}")
         if not self.lr > 0:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if not self.cpus_per_worker > 0:
+            raise ConfigError(f"train.cpus_per_worker must be positive, got {self.cpus_per_worker}")
 
 
 C = TypeVar("C")

@@ -11,6 +11,7 @@ batched call per owner per hop for sampling, and one per owner for the features 
 from __future__ import annotations
 
 import math
+import time
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from gnndist.partition.format import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, PartArr
 from gnndist.runtime.partition_server import ServerGroup
 from gnndist.sampling import sample_khop, sample_neighbors
 from gnndist.sampling.batch import MiniBatch
-from gnndist.sampling.cache import FeatureCache, cache_capacity, hottest_halo_nodes
+from gnndist.sampling.cache import AccessCounter, FeatureCache, cache_capacity, hottest_halo_nodes, sampling_halo
 
 SPLITS = {"train": SPLIT_TRAIN, "val": SPLIT_VAL, "test": SPLIT_TEST}
 
@@ -61,6 +62,7 @@ class PartView:
         self.cache = FeatureCache.empty(arrays.features.shape[1])
         self.traffic = _Traffic()
         self.cache_fill_bytes = 0
+        self.cache_halo_nodes = 0  # the size cache_fraction refers to (see SamplerConfig)
         # Halo nodes whose in-edges this part stores (hop < L), sorted for lookups.
         n_csc = arrays.halo_indptr.size - 1
         self._halo_order = np.argsort(arrays.halo_ids[:n_csc], kind="stable")
@@ -75,34 +77,48 @@ class PartView:
         view = cls(part, load_part(root, part, manifest=manifest, verify=verify), book, servers, config.timeout_s)
         if config.cache_mb is None and config.cache_fraction is None:
             return view
-        candidates, num_halo = view._cache_candidates(config)
+        lo, hi = book.part_range(part)
+        halo = sampling_halo(view.seeds("train"), config.fanouts, view, book.num_nodes, lo, hi)
         row_bytes = view.arrays.features.shape[1] * 4 + 8  # a float32 feature row and an int64 label
-        size = min(candidates.size, cache_capacity(num_halo, row_bytes, cache_mb=config.cache_mb,
-                                                   cache_fraction=config.cache_fraction))
+        size = cache_capacity(halo.size, row_bytes, cache_mb=config.cache_mb, cache_fraction=config.cache_fraction)
         if size:
-            view.cache = FeatureCache.build(candidates[:size], view._fetch_remote)
+            view.cache = FeatureCache.build(view._cache_candidates(config, halo)[:size], view._fetch_remote)
+        view.cache_halo_nodes = int(halo.size)
         # Choosing and filling the cache is a one-off cost, reported apart from per-epoch traffic.
         view.cache_fill_bytes, view.traffic = view.traffic.bytes, _Traffic()
         return view
 
-    def _cache_candidates(self, config: SamplerConfig) -> tuple[np.ndarray, int]:
-        """Remote nodes worth caching, hottest first (global ids), and the number of halo nodes."""
+    def _cache_candidates(self, config: SamplerConfig, halo: np.ndarray) -> np.ndarray:
+        """All nodes of ``halo`` (global ids, int64), hottest first: by draws in warm-up batches
+        (policy "access"), then by in-edges into the part, then the rest by id."""
         lo, hi = self.book.part_range(self.part)
-        by_degree = hottest_halo_nodes(self.arrays, lo, hi)
-        if config.cache_policy == "degree":
-            return by_degree, by_degree.size
-        # "access": most nodes a batch fetches lie 2 or more hops out, beyond the 1-hop halo, so
-        # count which remote nodes a few sampled batches of this part's seeds really reach.
-        seeds = np.random.default_rng([config.seed, 7]).permutation(self.seeds("train"))
-        reached = []
-        for i in range(config.cache_warmup_batches):
-            batch = seeds[i * config.batch_size:(i + 1) * config.batch_size]
-            if batch.size:
-                n_id = sample_khop(batch, config.fanouts, self, seed=i).n_id
-                reached.append(n_id[(n_id < lo) | (n_id >= hi)])
-        ids, counts = np.unique(np.concatenate(reached) if reached else by_degree[:0], return_counts=True)
-        ranked = ids[np.argsort(-counts, kind="stable")]
-        return np.concatenate([ranked, by_degree[~np.isin(by_degree, ranked)]]), by_degree.size
+        ranked = [hottest_halo_nodes(self.arrays, lo, hi), halo]
+        if config.cache_policy == "access":
+            # Most nodes a batch fetches lie 2 or more hops out, beyond the 1-hop halo that the
+            # degree ranking sees, so count which remote nodes sampled batches really draw. Kernel
+            # seeds 0, 1, ... are not the loader's (random 62-bit ones): the warm-up batches are
+            # fresh samples, never the batches the cache then serves.
+            counter = AccessCounter(lo, hi)
+            for i, seeds in enumerate(self._warmup_batches(config)):
+                counter.add(sample_khop(seeds, config.fanouts, self, seed=i))
+            ranked.insert(0, counter.ranked())
+        order = np.concatenate(ranked)
+        _, first = np.unique(order, return_index=True)
+        order = order[np.sort(first)]  # each node where it first appears
+        return order[np.isin(order, halo)]
+
+    def _warmup_batches(self, config: SamplerConfig) -> list[np.ndarray]:
+        """Batches of this part's training seeds (global ids) for ``config.cache_warmup_epochs``
+        passes over them, each pass a fresh shuffle; at least one batch."""
+        seeds, b = self.seeds("train"), config.batch_size
+        count = max(1, math.ceil(config.cache_warmup_epochs * math.ceil(seeds.size / b)))
+        # A stream of its own: epochs shuffle with [seed, epoch] and draw kernel seeds from [seed, epoch, 1].
+        rng = np.random.default_rng([config.seed, 0, 2])
+        batches = []
+        while seeds.size and len(batches) < count:
+            order = rng.permutation(seeds)
+            batches += [order[i:i + b] for i in range(0, order.size, b)]
+        return batches[:count]
 
     # ----------------------------------------------------------------------------- remote calls
 
@@ -208,6 +224,8 @@ class DistributedNeighborLoader:
         self.seeds = seeds
         self.config = config
         self.epoch = 0
+        # Seconds spent building batches (in the prefetch thread when prefetching), by phase.
+        self.seconds = {"sample": 0.0, "fetch": 0.0}
 
     def __len__(self) -> int:
         n, b = self.seeds.size, self.config.batch_size
@@ -226,10 +244,15 @@ class DistributedNeighborLoader:
 
     def batch(self, seeds: np.ndarray, seed: int) -> MiniBatch:
         """Sample and fetch one mini-batch for ``seeds`` (global ids, unique)."""
+        start = time.perf_counter()
         sub = sample_khop(seeds, self.config.fanouts, self.view, seed)
+        sampled = time.perf_counter()
         x, y = self.view.fetch(sub.n_id)
+        self.seconds["sample"] += sampled - start
+        self.seconds["fetch"] += time.perf_counter() - sampled
         return MiniBatch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(sub.edge_index),
-                         n_id=torch.from_numpy(sub.n_id), batch_size=sub.batch_size)
+                         n_id=torch.from_numpy(sub.n_id), batch_size=sub.batch_size,
+                         num_sampled_nodes=sub.num_sampled_nodes, num_sampled_edges=sub.num_sampled_edges)
 
     def __iter__(self) -> Iterator[MiniBatch]:
         batches = self._batches()
@@ -253,4 +276,5 @@ class DistributedNeighborLoader:
         """Remote traffic so far and the cache's counters."""
         t = self.view.traffic
         return {"remote_requests": t.requests, "remote_ids": t.ids, "remote_bytes": t.bytes,
-                "cache_fill_bytes": self.view.cache_fill_bytes, **self.view.cache.stats()}
+                "cache_fill_bytes": self.view.cache_fill_bytes, "cache_halo_nodes": self.view.cache_halo_nodes,
+                **self.view.cache.stats()}

@@ -39,7 +39,7 @@ class PartitionServer:
         manifest = read_manifest(self.root)
         self._arrays = load_part(self.root, self.part, manifest=manifest, verify=self.verify)
         self._lo, self._hi = PartitionBook(manifest["offsets"]).part_range(self.part)
-        return {"part": self.part, "first": self._lo, "end": self._hi}
+        return {"part": self.part, "first": self._lo, "end": self._hi, "node": ray.get_runtime_context().get_node_id()}
 
     def _local(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
@@ -81,6 +81,7 @@ class ServerGroup:
     root: str
     group: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     handles: list = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)  # the Ray node id each part's server runs on
 
     def name(self, part: int) -> str:
         return server_name(self.group, part)
@@ -102,7 +103,8 @@ def launch_servers(root: str | Path, *, verify: bool = False, timeout_s: float =
     """Start one :class:`PartitionServer` per part and wait until each has loaded its part.
 
     ``num_cpus``: CPUs each server reserves from Ray (0: servers share the node's CPUs with the
-    trainers instead of holding some idle). Raises ``TimeoutError`` naming any server that did
+    trainers instead of holding some idle). On a cluster the servers spread over the nodes, so
+    that each trainer can sit beside its own part's server. Raises ``TimeoutError`` naming any server that did
     not load within ``timeout_s``.
     """
     root = str(Path(root).resolve())
@@ -110,7 +112,7 @@ def launch_servers(root: str | Path, *, verify: bool = False, timeout_s: float =
     actor = ray.remote(PartitionServer)
     group = ServerGroup(root)
     for part in range(manifest["num_parts"]):
-        group.handles.append(actor.options(name=group.name(part), num_cpus=num_cpus)
+        group.handles.append(actor.options(name=group.name(part), num_cpus=num_cpus, scheduling_strategy="SPREAD")
                              .remote(root, part, group.name(part), verify))
     pending = {h.start.remote(): part for part, h in enumerate(group.handles)}
     ready, not_ready = ray.wait(list(pending), num_returns=len(pending), timeout=timeout_s)
@@ -119,8 +121,9 @@ def launch_servers(root: str | Path, *, verify: bool = False, timeout_s: float =
         names = ", ".join(group.name(pending[r]) for r in not_ready)
         raise TimeoutError(f"partition servers {names} did not load their parts within {timeout_s:.0f} s")
     try:
-        ray.get(ready)
+        started = ray.get(ready)
     except Exception:
         group.kill()
         raise
+    group.nodes = [info["node"] for info in sorted(started, key=lambda info: info["part"])]
     return group

@@ -13,7 +13,10 @@ class MiniBatch:
 
     ``x``: float32 [n, F] features of ``n_id``; ``y``: int64 [n] labels of ``n_id``;
     ``edge_index``: int64 [2, E], row 0 source and row 1 target, local indices into ``n_id``;
-    ``n_id``: int64 [n] global (partitioned) ids, the ``batch_size`` seeds first.
+    ``n_id``: int64 [n] global (partitioned) ids, the ``batch_size`` seeds first;
+    ``num_sampled_nodes`` / ``num_sampled_edges``: nodes first reached in each hop (hop 0: the
+    seeds) and edges sampled in each hop, as PyG's ``NeighborLoader`` reports them (nodes and
+    edges are laid out hop by hop, so a model may trim each layer to the hops it still needs).
     """
 
     x: torch.Tensor
@@ -21,6 +24,8 @@ class MiniBatch:
     edge_index: torch.Tensor
     n_id: torch.Tensor
     batch_size: int
+    num_sampled_nodes: list[int]
+    num_sampled_edges: list[int]
 
     @property
     def num_nodes(self) -> int:
@@ -31,4 +36,5 @@ class MiniBatch:
         from torch_geometric.data import Data
 
         return Data(x=self.x, y=self.y, edge_index=self.edge_index, n_id=self.n_id, batch_size=self.batch_size,
+                    num_sampled_nodes=self.num_sampled_nodes, num_sampled_edges=self.num_sampled_edges,
                     num_nodes=self.num_nodes)

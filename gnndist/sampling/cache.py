@@ -1,4 +1,4 @@
-"""A static per-trainer cache of remote (halo) node features."""
+"""A static per-trainer cache of remote (halo) node features: which nodes to cache, and the cache."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from gnndist.partition.format import PartArrays
+from gnndist.sampling.neighbor import NeighborProvider, SampledSubgraph
 
 
 def hottest_halo_nodes(part: PartArrays, lo: int, hi: int) -> np.ndarray:
@@ -18,6 +19,61 @@ def hottest_halo_nodes(part: PartArrays, lo: int, hi: int) -> np.ndarray:
     outside = part.indices[(part.indices < lo) | (part.indices >= hi)]
     ids, counts = np.unique(outside, return_counts=True)
     return ids[np.argsort(-counts, kind="stable")]
+
+
+def sampling_halo(seeds: np.ndarray, fanouts: tuple[int, ...], provider: NeighborProvider, num_nodes: int,
+                  lo: int, hi: int, *, chunk: int = 1 << 18) -> np.ndarray:
+    """Every node outside ``lo..hi-1`` that sampling with ``fanouts`` can put in a batch of ``seeds``.
+
+    That is the L-hop halo of ``seeds`` (global ids): the nodes within L in-hops of a seed, L the
+    number of hops before the first fanout of 0. A breadth-first search asks ``provider`` for all
+    in-neighbours of each new frontier, ``chunk`` nodes per call to bound memory. Returns global
+    ids, int64, ascending.
+    """
+    hops = next((h for h, f in enumerate(fanouts) if f == 0), len(fanouts))
+    seen = np.zeros(num_nodes, dtype=bool)
+    seen[seeds] = True
+    frontier = np.asarray(seeds, dtype=np.int64)
+    for _ in range(hops):
+        # Boolean masks over all ids rather than sorting: the last frontiers hold most of the graph.
+        reached = np.zeros(num_nodes, dtype=bool)
+        for start in range(0, frontier.size, chunk):
+            reached[provider.sample(frontier[start:start + chunk], -1, 0)[1]] = True
+        reached &= ~seen
+        seen |= reached
+        frontier = np.flatnonzero(reached)
+    seen[lo:hi] = False
+    return np.flatnonzero(seen)
+
+
+class AccessCounter:
+    """How many times sampled batches drew each node outside ``lo..hi-1`` as a neighbour.
+
+    A node's count over many batches estimates its expected draws per batch, which orders nodes
+    as their chance of being in a batch does; draws count more often than "in the batch or not"
+    and so separate nodes of similar heat with fewer batches.
+    """
+
+    def __init__(self, lo: int, hi: int) -> None:
+        self.lo = lo
+        self.hi = hi
+        self._ids: list[np.ndarray] = []
+        self._draws: list[np.ndarray] = []
+
+    def add(self, sub: SampledSubgraph) -> None:
+        """Count the draws of one sampled batch (``sub.n_id`` global ids)."""
+        draws = np.bincount(sub.edge_index[0], minlength=sub.n_id.size)
+        remote = (sub.n_id < self.lo) | (sub.n_id >= self.hi)
+        self._ids.append(sub.n_id[remote])
+        self._draws.append(draws[remote])
+
+    def ranked(self) -> np.ndarray:
+        """The nodes drawn so far (global ids, int64), most drawn first; ties break by id."""
+        if not self._ids:
+            return np.empty(0, dtype=np.int64)
+        ids, where = np.unique(np.concatenate(self._ids), return_inverse=True)
+        draws = np.bincount(where, weights=np.concatenate(self._draws))
+        return ids[np.argsort(-draws, kind="stable")]
 
 
 def cache_capacity(num_candidates: int, row_bytes: int, *, cache_mb: float | None,

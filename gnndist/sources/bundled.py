@@ -1,8 +1,9 @@
 """Datasets shipped with the repository under ``datasets/`` (gnn-benchmark ``.npz`` layout).
 
 ``datasets/`` sits beside the ``gnndist`` package in the source tree and is found through this
-file's location, which holds for the editable installs the project uses. Each file keeps its
-own public split as ``train_mask/val_mask/test_mask``.
+file's location, which holds for the editable installs the project uses. Cora keeps its public
+split as ``train_mask/val_mask/test_mask``; Amazon Photo has none, so the source's split applies
+(by default 20 training and 30 validation nodes per class).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from gnndist.graph import Graph, GraphError
 from gnndist.sources.npz import load_gnn_benchmark
 
 #: Bundled name -> file under ``datasets/``.
-BUNDLED = {"cora": "cora/cora.npz"}
+BUNDLED = {"cora": "cora/cora.npz", "amazon-photo": "amazon-photo/amazon_electronics_photo.npz"}
 
 
 def datasets_dir() -> Path:

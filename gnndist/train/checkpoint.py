@@ -1,8 +1,11 @@
 """Checkpoints: every worker saves its own state (its RNG differs), rank 0 marks the set complete.
 
+Files are named by part, not by worker rank: on a cluster the rank that trains a part depends on
+where Ray placed the workers, and a resumed run must give each part back its own state.
+
 Layout under the run directory::
 
-    checkpoints/epoch-00004/rank-00000.pt   model, optimizer, epoch, torch RNG, partition sha
+    checkpoints/epoch-00004/part-00000.pt   model, optimizer, epoch, torch RNG, partition sha
     checkpoints/latest.json                 {"epoch": 4}: written only once every rank has saved
 
 Loaded with ``torch.load(weights_only=True)``: a checkpoint can hold tensors and plain values
@@ -22,14 +25,14 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, incomplete, or belongs to another partition."""
 
 
-def _rank_file(out_dir: Path, epoch: int, rank: int) -> Path:
-    return out_dir / "checkpoints" / f"epoch-{epoch:05d}" / f"rank-{rank:05d}.pt"
+def part_file(out_dir: Path, epoch: int, part: int) -> Path:
+    return out_dir / "checkpoints" / f"epoch-{epoch:05d}" / f"part-{part:05d}.pt"
 
 
-def save_rank(out_dir: Path, epoch: int, rank: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+def save_part(out_dir: Path, epoch: int, part: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
               partition_sha: str) -> None:
-    """Write this worker's state after ``epoch`` (atomically: temporary file, then rename)."""
-    path = _rank_file(out_dir, epoch, rank)
+    """Write the state of the worker of ``part`` after ``epoch`` (atomically: temporary file, then rename)."""
+    path = part_file(out_dir, epoch, part)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
@@ -50,14 +53,15 @@ def latest_epoch(out_dir: Path) -> int | None:
     return json.loads(path.read_text())["epoch"] if path.is_file() else None
 
 
-def load_rank(out_dir: Path, epoch: int, rank: int, partition_sha: str) -> dict:
-    """This worker's state saved after ``epoch``; refuses a checkpoint of another partition."""
-    path = _rank_file(out_dir, epoch, rank)
+def load_part(out_dir: Path, epoch: int, part: int, partition_sha: str | None) -> dict:
+    """The state of the worker of ``part`` saved after ``epoch``; refuses a checkpoint of another
+    partition (``partition_sha=None``: any partition)."""
+    path = part_file(out_dir, epoch, part)
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; the checkpoint of epoch {epoch} is incomplete "
                               "(was the number of parts changed?)")
     state = torch.load(path, weights_only=True)
-    if state["partition_sha"] != partition_sha:
+    if partition_sha is not None and state["partition_sha"] != partition_sha:
         raise CheckpointError(f"{path}: saved for another partition directory; resume with the partitions "
                               "the run started with, or start a new run directory")
     return state

@@ -8,7 +8,9 @@ worker ever waits alone in a collective.
 
 from __future__ import annotations
 
+import inspect
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,17 +19,42 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from gnndist.config import SamplerConfig, TrainConfig
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView
 from gnndist.sampling.batch import MiniBatch
 from gnndist.train import checkpoint
+from gnndist.train.metrics import Metric
+
+PHASES = ("sample", "fetch", "wait", "forward_backward", "allreduce")
 
 
 def _agreed_steps(local: int) -> int:
     steps = torch.tensor([local], dtype=torch.int64)
     dist.all_reduce(steps, op=dist.ReduceOp.MAX)
     return int(steps)
+
+
+def assign_parts(worker_nodes: list[str], server_nodes: list[str]) -> list[int]:
+    """The part each worker (by rank) trains: where it can, the part whose server shares its node.
+
+    Parts go in order to the lowest-ranked free worker on their server's node, the rest to the
+    lowest-ranked free workers anywhere; on one node this is part = rank.
+    """
+    free = list(range(len(worker_nodes)))
+    part_of = [-1] * len(worker_nodes)
+    unplaced = []
+    for part, node in enumerate(server_nodes):
+        local = [r for r in free if worker_nodes[r] == node]
+        if local:
+            part_of[local[0]] = part
+            free.remove(local[0])
+        else:
+            unplaced.append(part)
+    for part, rank in zip(unplaced, free, strict=True):
+        part_of[rank] = part
+    return part_of
 
 
 def _batches(loader: DistributedNeighborLoader, epoch: int, steps: int) -> Iterator[MiniBatch | None]:
@@ -47,40 +74,114 @@ def _batches(loader: DistributedNeighborLoader, epoch: int, steps: int) -> Itera
         rerun += 1
 
 
-def _evaluate(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str) -> float:
-    """Accuracy over ``split`` of all parts: each part counts its own nodes, counts are summed."""
+def trims_layers(model: torch.nn.Module) -> bool:
+    """Whether ``model``'s forward takes PyG's per-hop counts (then it computes each layer only
+    for the hops later layers need, as PyG's ``BasicGNN`` does)."""
+    module = model.module if isinstance(model, DistributedDataParallel) else model
+    return "num_sampled_nodes_per_hop" in inspect.signature(module.forward).parameters
+
+
+def forward(model: torch.nn.Module, batch: MiniBatch, trim: bool) -> torch.Tensor:
+    """The logits of the batch's seeds."""
+    if trim:
+        out = model(batch.x, batch.edge_index, num_sampled_nodes_per_hop=batch.num_sampled_nodes,
+                    num_sampled_edges_per_hop=batch.num_sampled_edges)
+    else:
+        out = model(batch.x, batch.edge_index)
+    return out[:batch.batch_size]
+
+
+def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,
+                metrics: dict[str, Metric]) -> dict[str, torch.Tensor]:
+    """Each metric's sums over the nodes of ``split`` that this part owns (model in eval mode)."""
     loader = DistributedNeighborLoader(view, view.seeds(split), SamplerConfig(
         fanouts=sampler.fanouts, batch_size=sampler.batch_size, shuffle=False, prefetch=sampler.prefetch,
         timeout_s=sampler.timeout_s))
-    counts = torch.zeros(2, dtype=torch.float64)
+    trim = trims_layers(model)
+    sums: dict[str, torch.Tensor] = {}
+    was_training = model.training
     model.eval()
     with torch.no_grad():
         for batch in loader:
-            pred = model(batch.x, batch.edge_index)[:batch.batch_size].argmax(-1)
-            counts += torch.tensor([(pred == batch.y[:batch.batch_size]).sum().item(), batch.batch_size])
-    model.train()
-    dist.all_reduce(counts)
-    return float(counts[0] / counts[1]) if counts[1] else float("nan")
+            logits = forward(model, batch, trim)
+            for name, metric in metrics.items():
+                s = metric.sums(logits, batch.y[:batch.batch_size])
+                sums[name] = sums[name] + s if name in sums else s
+    model.train(was_training)
+    if not sums:  # no nodes of this split here: zero sums of the right shapes
+        empty = (torch.empty(0, 1), torch.empty(0, dtype=torch.int64))
+        sums = {name: metric.sums(*empty) for name, metric in metrics.items()}
+    return sums
+
+
+def _evaluate(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,
+              metrics: dict[str, Metric]) -> dict[str, float]:
+    """``{split}_{name}`` of every metric over all parts: sums all-reduced, then the value."""
+    sums = metric_sums(model, view, sampler, split, metrics)
+    flat = torch.cat([sums[name].flatten() for name in metrics])
+    dist.all_reduce(flat)
+    values, offset = {}, 0
+    for name, metric in metrics.items():
+        n = sums[name].numel()
+        values[f"{split}_{name}"] = metric.value(flat[offset:offset + n].view_as(sums[name]))
+        offset += n
+    return values
+
+
+def _timed_allreduce(seconds, bucket):  # unannotated: DDP refuses string annotations on hooks
+    """DDP communication hook (``dist.GradBucket`` -> ``Future[Tensor]``): DDP's own averaging
+    all-reduce, waited for here so that its time is measured apart from the backward pass it
+    would otherwise overlap. ``seconds``: the worker's phase timers."""
+    start = time.perf_counter()
+    buffer = bucket.buffer().div_(dist.get_world_size())
+    dist.all_reduce(buffer)
+    if buffer.is_cuda:
+        torch.cuda.synchronize(buffer.device)
+    seconds["allreduce"] += time.perf_counter() - start
+    done = torch.futures.Future()
+    done.set_result(buffer)
+    return done
+
+
+def _phase_means(seconds: dict[str, float]) -> dict[str, float]:
+    """Each phase's seconds averaged over the workers."""
+    t = torch.tensor([seconds[p] for p in PHASES], dtype=torch.float64)
+    dist.all_reduce(t)
+    return {p: round(float(v) / dist.get_world_size(), 4) for p, v in zip(PHASES, t, strict=True)}
 
 
 def train_worker(cfg: dict) -> None:
-    """Ray Train entry point. ``cfg``: root, servers, sampler, train, model_factory, out_dir,
-    partition_sha, resume_epoch (the checkpoint to continue from, or None)."""
+    """Ray Train entry point. ``cfg``: root, servers, server_nodes, sampler, train, model_factory,
+    loss_fn, metrics, out_dir, partition_sha, resume_epoch (the checkpoint to go on from, or None)."""
     torch.set_num_threads(1)
     sampler: SamplerConfig = cfg["sampler"]
     config: TrainConfig = cfg["train"]
+    loss_fn: Callable = cfg["loss_fn"] or F.cross_entropy
+    metrics: dict[str, Metric] = cfg["metrics"]
     rank = ray.train.get_context().get_world_rank()
-    view = PartView.open(cfg["root"], rank, cfg["servers"], sampler)
+    nodes = [None] * dist.get_world_size()
+    dist.all_gather_object(nodes, ray.get_runtime_context().get_node_id())
+    part_of = assign_parts(nodes, cfg["server_nodes"])
+    part = part_of[rank]
+    out_dir = Path(cfg["out_dir"])
+    if rank == 0:
+        (out_dir / "placement.json").write_text(json.dumps(
+            [{"rank": r, "part": p, "worker_node": nodes[r], "server_node": cfg["server_nodes"][p]}
+             for r, p in enumerate(part_of)], indent=1))
+    view = PartView.open(cfg["root"], part, cfg["servers"], sampler)
     loader = DistributedNeighborLoader(view, view.seeds("train"), sampler)
     torch.manual_seed(config.seed)  # the same initial parameters everywhere (DDP also broadcasts rank 0's)
     model = ray.train.torch.prepare_model(cfg["model_factory"]())
+    seconds = dict.fromkeys(PHASES, 0.0)
+    if isinstance(model, DistributedDataParallel):
+        model.register_comm_hook(seconds, _timed_allreduce)
+    trim = trims_layers(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = _agreed_steps(len(loader))
-    out_dir = Path(cfg["out_dir"])
-    module = model.module if hasattr(model, "module") else model
+    module = model.module if isinstance(model, DistributedDataParallel) else model
     start = 0
     if cfg["resume_epoch"] is not None:
-        state = checkpoint.load_rank(out_dir, cfg["resume_epoch"], rank, cfg["partition_sha"])
+        state = checkpoint.load_part(out_dir, cfg["resume_epoch"], part, cfg["partition_sha"])
         module.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -88,36 +189,50 @@ def train_worker(cfg: dict) -> None:
     log = out_dir / "metrics.jsonl"
     for epoch in range(start, config.epochs):
         total = torch.zeros(2, dtype=torch.float64)
-        for batch in _batches(loader, epoch, steps):
+        seconds.update(dict.fromkeys(PHASES, 0.0))
+        built = dict(loader.seconds)
+        epoch_start = time.perf_counter()
+        batches = _batches(loader, epoch, steps)
+        for _ in range(steps):
+            waited = time.perf_counter()
+            batch = next(batches)
+            stepped = time.perf_counter()
+            seconds["wait"] += stepped - waited
             optimizer.zero_grad()
             if batch is None:  # no seeds here: a zero loss still joins the gradient all-reduce
                 loss = sum(p.sum() for p in model.parameters()) * 0.0
             else:
-                out = model(batch.x, batch.edge_index)[:batch.batch_size]
-                loss = F.cross_entropy(out, batch.y[:batch.batch_size])
+                loss = loss_fn(forward(model, batch, trim), batch.y[:batch.batch_size])
                 total += torch.tensor([loss.item() * batch.batch_size, batch.batch_size])
+            reduced = seconds["allreduce"]
             loss.backward()
             optimizer.step()
+            seconds["forward_backward"] += time.perf_counter() - stepped - (seconds["allreduce"] - reduced)
+        epoch_s = time.perf_counter() - epoch_start
+        for phase in ("sample", "fetch"):
+            seconds[phase] = loader.seconds[phase] - built[phase]
         dist.all_reduce(total)
-        metrics = {"epoch": epoch, "loss": float(total[0] / max(total[1], 1)), "steps": steps}
+        record = {"epoch": epoch, "loss": float(total[0] / max(total[1], 1)), "steps": steps,
+                  "epoch_s": round(epoch_s, 4), "phases": _phase_means(seconds)}
+        eval_start = time.perf_counter()
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            metrics["val_acc"] = _evaluate(model, view, sampler, "val")
+            record.update(_evaluate(model, view, sampler, "val", metrics))
         if epoch + 1 == config.epochs:
-            metrics["test_acc"] = _evaluate(model, view, sampler, "test")
+            record.update(_evaluate(model, view, sampler, "test", metrics))
+        record["eval_s"] = round(time.perf_counter() - eval_start, 4)
         if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
-            checkpoint.save_rank(out_dir, epoch, rank, module, optimizer, cfg["partition_sha"])
-            dist.barrier()  # every rank has saved: only now is the checkpoint complete
+            checkpoint.save_part(out_dir, epoch, part, module, optimizer, cfg["partition_sha"])
+            dist.barrier()  # every worker has saved: only now is the checkpoint complete
             if rank == 0:
                 checkpoint.mark_complete(out_dir, epoch)
         if rank == 0:
             with open(log, "a") as f:
-                f.write(json.dumps(metrics) + "\n")
-        ray.train.report(metrics)
-    _save_parameters(model, Path(cfg["out_dir"]) / f"params-rank{rank:05d}.pt")
+                f.write(json.dumps(record) + "\n")
+        ray.train.report(record)
+    _save_parameters(module, out_dir / f"params-rank{rank:05d}.pt")
 
 
-def _save_parameters(model: torch.nn.Module, path: Path) -> None:
-    module = model.module if hasattr(model, "module") else model
+def _save_parameters(module: torch.nn.Module, path: Path) -> None:
     torch.save({k: v.detach().clone() for k, v in module.state_dict().items()}, path)
 
 
@@ -129,4 +244,3 @@ def model_factory(config: TrainConfig, in_channels: int, out_channels: int, num_
         return build_model(config, in_channels, out_channels, num_layers)
 
     return factory
-

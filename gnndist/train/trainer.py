@@ -15,12 +15,15 @@ import torch
 from ray.train import RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
-from gnndist.config import SamplerConfig, TrainConfig
+from gnndist.config import ConfigError, SamplerConfig, TrainConfig, to_dict
 from gnndist.partition.format import MANIFEST, read_manifest
 from gnndist.runtime.cluster import init_ray
 from gnndist.runtime.partition_server import launch_servers
 from gnndist.train import checkpoint
 from gnndist.train.loop import model_factory, train_worker
+from gnndist.train.metrics import Metric, with_accuracy
+
+RUN_FILE = "run.json"
 
 
 @dataclass(frozen=True)
@@ -38,40 +41,106 @@ class TrainResult:
 def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *,
           config: TrainConfig | None = None, sampler: SamplerConfig | None = None,
           out_dir: str | Path | None = None, address: str | None = None,
-          on_epoch: Callable[[dict], None] | None = None, resume: bool = False) -> TrainResult:
+          on_epoch: Callable[[dict], None] | None = None, resume: bool = False,
+          loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+          metrics: dict[str, Metric] | None = None) -> TrainResult:
     """Train ``model`` (a factory returning a fresh ``torch.nn.Module`` whose forward takes
     ``(x, edge_index)``; ``None`` for the built-in ``config.model``) on every part of the
-    partition directory ``partitions``, one worker per part. ``on_epoch(metrics)`` is called in
-    this process as each epoch's metrics arrive. ``resume``: continue from the latest complete
-    checkpoint in ``out_dir`` (the same seed then ends where an uninterrupted run would)."""
+    partition directory ``partitions``, one worker per part.
+
+    ``loss_fn(logits, y)``: the training loss of a batch's seeds (default: cross-entropy).
+    ``metrics``: extra :class:`~gnndist.train.metrics.Metric` s by name, evaluated with accuracy
+    (``acc``) on the validation and test nodes and logged as ``val_<name>`` and ``test_<name>``.
+    ``on_epoch(record)`` is called in this process as each epoch's record arrives. ``resume``:
+    continue from the latest complete checkpoint in ``out_dir`` (the same seed then ends where an
+    uninterrupted run would). On a cluster, ``partitions`` and ``out_dir`` must be paths that
+    every node sees (shared storage), as for Ray Train's own storage."""
     config = config or TrainConfig()
     sampler = sampler or SamplerConfig()
     root = str(Path(partitions).resolve())
     manifest = read_manifest(root)
     graph = manifest["graph"]
-    if model is None:
+    builtin = model is None
+    if builtin:
         model = model_factory(config, graph["feature_dim"], graph["num_classes"], len(sampler.fanouts))
     out = (Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="gnndist-train-"))).resolve()
     out.mkdir(parents=True, exist_ok=True)
     resume_epoch = checkpoint.latest_epoch(out) if resume else None
     _keep_metrics_up_to(out / "metrics.jsonl", resume_epoch)
+    (out / RUN_FILE).write_text(json.dumps({"partitions": root, "builtin_model": builtin,
+                                            "train": to_dict(config), "sampler": to_dict(sampler)}, indent=1))
     init_ray(address=address)
+    _check_room(manifest["num_parts"], config.cpus_per_worker)
     servers = launch_servers(root, timeout_s=sampler.timeout_s)
     try:
         trainer = TorchTrainer(
             train_worker,
-            train_loop_config={"root": root, "servers": servers, "sampler": sampler, "train": config,
-                               "model_factory": model, "out_dir": str(out), "resume_epoch": resume_epoch,
-                               "partition_sha": hashlib.sha256((Path(root) / MANIFEST).read_bytes()).hexdigest()},
-            scaling_config=ScalingConfig(num_workers=manifest["num_parts"],
+            train_loop_config={"root": root, "servers": servers, "server_nodes": servers.nodes, "sampler": sampler,
+                               "train": config, "model_factory": model, "loss_fn": loss_fn,
+                               "metrics": with_accuracy(metrics), "out_dir": str(out), "resume_epoch": resume_epoch,
+                               "partition_sha": partition_sha(root)},
+            # SPREAD: on a cluster, one worker per node where it can, beside the part's server.
+            scaling_config=ScalingConfig(num_workers=manifest["num_parts"], placement_strategy="SPREAD",
                                          resources_per_worker={"CPU": config.cpus_per_worker}),
             run_config=RunConfig(storage_path=str(out / "ray"), name="train"),
         )
-        _fit_reporting(trainer, out / "metrics.jsonl", on_epoch or (lambda metrics: None))
+        with TensorBoardLog(out / "tensorboard") as tensorboard:
+            def report(record: dict) -> None:
+                tensorboard.write(record)
+                if on_epoch is not None:
+                    on_epoch(record)
+
+            _fit_reporting(trainer, out / "metrics.jsonl", report)
     finally:
         servers.kill()
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return TrainResult(history, out)
+
+
+def _check_room(workers: int, cpus_per_worker: float) -> None:
+    """Refuse, rather than wait forever for, workers the cluster has no CPUs for."""
+    import ray
+
+    have = ray.cluster_resources().get("CPU", 0.0)
+    if workers * cpus_per_worker > have:
+        raise ConfigError(f"{workers} workers x {cpus_per_worker:g} CPUs need {workers * cpus_per_worker:g} CPUs "
+                          f"but the Ray cluster has {have:g}: lower train.cpus_per_worker (e.g. "
+                          f"{have / workers:g}), use fewer parts, or add nodes")
+
+
+def partition_sha(root: str | Path) -> str:
+    """The identity a checkpoint records of the partition it was trained on: its manifest's sha256."""
+    return hashlib.sha256((Path(root) / MANIFEST).read_bytes()).hexdigest()
+
+
+class TensorBoardLog:
+    """Each epoch's numbers as TensorBoard scalars, when ``tensorboardX`` is installed (else nothing)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError:
+            self.writer = None
+        else:
+            self.writer = SummaryWriter(str(log_dir))
+
+    def write(self, record: dict) -> None:
+        if self.writer is None:
+            return
+        for key, value in record.items():
+            if key == "phases":
+                for phase, seconds in value.items():
+                    self.writer.add_scalar(f"phase_s/{phase}", seconds, record["epoch"])
+            elif key != "epoch":
+                self.writer.add_scalar(key, value, record["epoch"])
+        self.writer.flush()
+
+    def __enter__(self) -> TensorBoardLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _keep_metrics_up_to(log: Path, epoch: int | None) -> None:

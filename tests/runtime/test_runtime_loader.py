@@ -60,19 +60,63 @@ def test_same_seed_same_batches_and_epochs_differ(partitioned):
     assert not all(x.equal(y) for x, y in zip(a, c, strict=True))
 
 
+def _sampling_halo(graph, new_to_old, seeds, hops, lo, hi) -> set[int]:
+    """Partitioned ids outside ``lo..hi-1`` within ``hops`` in-hops of ``seeds``, searched in the global graph."""
+    src, dst = graph.edge_index().numpy()
+    old_to_new = np.argsort(new_to_old)
+    in_nbrs: dict[int, list[int]] = {}
+    for s, d in zip(old_to_new[src].tolist(), old_to_new[dst].tolist(), strict=True):
+        in_nbrs.setdefault(d, []).append(s)
+    seen, frontier = set(seeds.tolist()), set(seeds.tolist())
+    for _ in range(hops):
+        frontier = {u for v in frontier for u in in_nbrs.get(v, [])} - seen
+        seen |= frontier
+    return {v for v in seen if not lo <= v < hi}
+
+
 @pytest.mark.parametrize("policy", ["access", "degree"])
-def test_cache_gives_identical_batches_and_saves_bytes(partitioned, policy):
-    root, servers, _ = partitioned
+def test_cache_gives_identical_batches_and_its_counters_add_up(partitioned, graph, policy):
+    root, servers, new_to_old = partitioned
     plain = _loader(root, servers, 0)
     cached = _loader(root, servers, 0, cache_fraction=0.5, cache_policy=policy)
+    lo, hi = cached.view.book.part_range(0)
+    halo = _sampling_halo(graph, new_to_old, cached.seeds, 2, lo, hi)
+    assert cached.view.cache_halo_nodes == len(halo) > 0
+    assert cached.view.cache.ids.size == round(0.5 * len(halo)) and set(cached.view.cache.ids.tolist()) <= halo
+    in_cache, hits, lookups = set(cached.view.cache.ids.tolist()), 0, 0
     for x, y in zip(plain, cached, strict=True):
         assert x.n_id.equal(y.n_id) and x.edge_index.equal(y.edge_index)
         assert x.x.equal(y.x) and x.y.equal(y.y)
+        remote = [v for v in y.n_id.tolist() if not lo <= v < hi]
+        lookups += len(remote)
+        hits += sum(v in in_cache for v in remote)
     stats_plain, stats_cached = plain.stats(), cached.stats()
-    assert stats_plain["remote_requests"] > 0 and stats_plain["hits"] == 0
-    assert stats_cached["hits"] > 0 and stats_cached["cached_nodes"] > 0
-    assert stats_cached["remote_bytes"] < stats_plain["remote_bytes"]
+    assert stats_plain["remote_requests"] > 0 and stats_plain["hits"] == 0 and stats_plain["misses"] == lookups
+    assert stats_cached["hits"] == hits > 0 and stats_cached["misses"] == lookups - hits
+    # each hit is one feature row and label the owner did not send; sampling traffic is the same
+    assert stats_cached["bytes_saved"] == hits * (graph.feature_dim * 4 + 8)
+    assert stats_plain["remote_bytes"] - stats_cached["remote_bytes"] == stats_cached["bytes_saved"]
     assert stats_cached["cache_fill_bytes"] > 0
+
+
+def test_a_cache_of_the_whole_sampling_halo_serves_every_remote_row(partitioned):
+    root, servers, _ = partitioned
+    loader = _loader(root, servers, 0, cache_fraction=1.0)
+    assert sum(batch.batch_size for batch in loader) == loader.seeds.size
+    stats = loader.stats()
+    assert stats["cached_nodes"] == stats["cache_halo_nodes"] and stats["misses"] == 0 and stats["hits"] > 0
+
+
+def test_cache_warmup_passes_over_the_training_seeds(partitioned):
+    root, servers, _ = partitioned
+    view = PartView.open(str(root), 0, servers, SamplerConfig())
+    seeds, per_pass = view.seeds("train"), -(-view.seeds("train").size // 32)
+    batches = view._warmup_batches(SamplerConfig(batch_size=32, cache_warmup_epochs=2.5))
+    assert len(batches) == -(-5 * per_pass // 2)
+    for i in range(2):  # each full pass is a shuffle of all the seeds, and the passes differ
+        assert np.array_equal(np.sort(np.concatenate(batches[i * per_pass:(i + 1) * per_pass])), seeds)
+    assert not np.array_equal(np.concatenate(batches[:per_pass]), np.concatenate(batches[per_pass:2 * per_pass]))
+    assert len(view._warmup_batches(SamplerConfig(batch_size=32, cache_warmup_epochs=1e-6))) == 1
 
 
 def test_fanout_all_and_none(partitioned, graph):

@@ -143,7 +143,7 @@ def test_parquet_without_pyarrow(tmp_path, monkeypatch):
 
 
 def test_unknown_bundled_name():
-    _fails(r"bundled:citeseer: no such bundled dataset.*\['cora'\]", "bundled:citeseer")
+    _fails(r"bundled:citeseer: no such bundled dataset.*\['amazon-photo', 'cora'\]", "bundled:citeseer")
 
 
 def test_self_loops_dropped_and_duplicates_merged(tmp_path):

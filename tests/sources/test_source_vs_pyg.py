@@ -61,12 +61,15 @@ def test_amazon_photo_matches_pyg(tmp_path):
     from torch_geometric.datasets import Amazon
 
     root = _copy(DATA / "npz" / "Photo", tmp_path)
-    ours = load_graph(SourceConfig(dataset=str(root / "Photo" / "raw" / "amazon_electronics_photo.npz")))
     theirs = from_pyg(Amazon(str(root), "Photo")[0])
-    # PyG's Amazon has no split: compare structure, features and labels only.
-    assert torch.equal(ours.indptr, theirs.indptr) and torch.equal(ours.indices, theirs.indices)
-    assert torch.equal(ours.x, theirs.x) and torch.equal(ours.y, theirs.y)
-    assert ours.num_edges == 238_162 and ours.num_classes == 8
+    shared = load_graph(SourceConfig(dataset=str(root / "Photo" / "raw" / "amazon_electronics_photo.npz")))
+    bundled = load_graph(SourceConfig(dataset="amazon-photo"))
+    for ours in (shared, bundled):
+        # PyG's Amazon has no split: compare structure, features and labels only.
+        assert torch.equal(ours.indptr, theirs.indptr) and torch.equal(ours.indices, theirs.indices)
+        assert torch.equal(ours.x, theirs.x) and torch.equal(ours.y, theirs.y)
+        assert ours.num_edges == 238_162 and ours.num_classes == 8
+    assert torch.equal(bundled.train_mask, shared.train_mask)  # the same seeded per-class split
 
 
 def test_tolokers_matches_pyg(tmp_path):

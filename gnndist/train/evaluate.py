@@ -1,0 +1,98 @@
+"""``gnndist.evaluate``: the metrics of a saved checkpoint over every part of its partition.
+
+Each part is evaluated by a Ray task beside the partition servers (sampling and halo exchange as
+in training); the parts' metric sums are added up, so the result is exact over all nodes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import ray
+import torch
+
+from gnndist.config import ConfigError, SamplerConfig, TrainConfig, from_dict
+from gnndist.partition.format import read_manifest
+from gnndist.runtime.cluster import init_ray
+from gnndist.runtime.loader import PartView
+from gnndist.runtime.partition_server import ServerGroup, launch_servers
+from gnndist.train import checkpoint
+from gnndist.train.checkpoint import CheckpointError
+from gnndist.train.loop import metric_sums, model_factory
+from gnndist.train.metrics import Metric, with_accuracy
+from gnndist.train.trainer import RUN_FILE, partition_sha
+
+
+def _run_and_epoch(path: Path) -> tuple[Path, int]:
+    """The run directory and checkpoint epoch ``path`` names: a run directory (its latest complete
+    checkpoint) or one of its ``checkpoints/epoch-NNNNN`` directories."""
+    if path.name.startswith("epoch-") and path.parent.name == "checkpoints":
+        run = path.parents[1]
+        try:
+            epoch = int(path.name.removeprefix("epoch-"))
+        except ValueError:
+            raise CheckpointError(f"{path}: not a checkpoint directory (expected checkpoints/epoch-NNNNN)") from None
+        if checkpoint.latest_epoch(run) is None or not checkpoint.part_file(run, epoch, 0).is_file():
+            raise CheckpointError(f"{path}: no complete checkpoint here")
+        return run, epoch
+    if not (path / RUN_FILE).is_file():
+        raise CheckpointError(f"{path}: neither a training run directory (no {RUN_FILE}) nor a "
+                              "checkpoints/epoch-NNNNN directory of one")
+    epoch = checkpoint.latest_epoch(path)
+    if epoch is None:
+        raise CheckpointError(f"{path}: the run has no complete checkpoint yet")
+    return path, epoch
+
+
+def _part_sums(root: str, part: int, servers: ServerGroup, sampler: SamplerConfig, factory: Callable,
+               state: dict, splits: tuple[str, ...], metrics: dict[str, Metric]) -> dict:
+    torch.set_num_threads(1)
+    view = PartView.open(root, part, servers, sampler)
+    model = factory()
+    model.load_state_dict(state)
+    return {split: metric_sums(model, view, sampler, split, metrics) for split in splits}
+
+
+def evaluate(model: Callable[[], torch.nn.Module] | None, checkpoint_path: str | Path, *,
+             partitions: str | Path | None = None, splits: tuple[str, ...] = ("val", "test"),
+             metrics: dict[str, Metric] | None = None, address: str | None = None) -> dict[str, float]:
+    """``{"<split>_<metric>": value}`` of the model saved at ``checkpoint_path`` (a run directory:
+    its latest complete checkpoint; or ``<run>/checkpoints/epoch-NNNNN``).
+
+    ``model``: the factory the run trained (``None`` for a run of a built-in model). ``partitions``:
+    where the run's partition directory is now (default: where it was); it must be the same
+    partition. ``metrics``: extra metrics besides accuracy (``acc``).
+    """
+    unknown = sorted(set(splits) - {"train", "val", "test"})
+    if unknown:
+        raise ConfigError(f"unknown split(s) {unknown}: choose from train, val, test")
+    run, epoch = _run_and_epoch(Path(checkpoint_path).resolve())
+    info = json.loads((run / RUN_FILE).read_text())
+    root = str(Path(partitions).resolve()) if partitions is not None else info["partitions"]
+    manifest = read_manifest(root)
+    sampler = from_dict(SamplerConfig, info["sampler"])
+    if model is None:
+        if not info["builtin_model"]:
+            raise CheckpointError(f"{run}: this run trained a custom model; evaluate it from Python with "
+                                  "gnndist.evaluate(model_factory, checkpoint)")
+        graph = manifest["graph"]
+        model = model_factory(from_dict(TrainConfig, info["train"]), graph["feature_dim"], graph["num_classes"],
+                              len(sampler.fanouts))
+    state = checkpoint.load_part(run, epoch, 0, partition_sha(root))["model"]  # every part holds the same
+    metrics = with_accuracy(metrics)
+    init_ray(address=address)
+    servers = launch_servers(root, timeout_s=sampler.timeout_s)
+    try:
+        task = ray.remote(num_cpus=1)(_part_sums)
+        state_ref = ray.put(state)
+        parts = ray.get([task.remote(root, p, servers, sampler, model, state_ref, splits, metrics)
+                         for p in range(manifest["num_parts"])])
+    finally:
+        servers.kill()
+    values = {"epoch": epoch}
+    for split in splits:
+        for name, metric in metrics.items():
+            values[f"{split}_{name}"] = metric.value(sum(p[split][name] for p in parts))
+    return values

@@ -1,0 +1,35 @@
+"""`gnndist train` and `gnndist evaluate` end to end on the bundled Cora."""
+
+from __future__ import annotations
+
+import json
+
+from gnndist.cli import main
+
+
+def test_train_shows_phases_plots_and_evaluate_reproduces_the_scores(tmp_path, capsys, ray_session):
+    run, png = tmp_path / "run", tmp_path / "curves.png"
+    assert main(["train", "--epochs", "3", "--eval-every", "1", "--fanouts", "5,5", "--batch-size", "32",
+                 "--hidden", "16", "--out", str(run), "--plot", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert "epoch 3/3: loss" in out and "all-reduce" in out and "waiting for batches" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert f"test accuracy {last['test_acc']:.4f}" in out
+
+    assert main(["evaluate", str(run), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores == {"epoch": 2, "val_acc": last["val_acc"], "test_acc": last["test_acc"]}
+    assert main(["evaluate", str(run / "checkpoints" / "epoch-00002"), "--splits", "test", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["test_acc"] == last["test_acc"]
+
+
+def test_evaluate_refuses_what_is_not_a_checkpoint(tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path)]) == 2
+    assert "neither a training run directory" in capsys.readouterr().err
+
+
+def test_more_workers_than_cpus_is_an_error_not_a_hang(tmp_path, capsys, ray_session):
+    assert main(["train", "--parts", "4", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "4 workers x 1 CPUs need 4 CPUs but the Ray cluster has 2" in err and "cpus_per_worker" in err
