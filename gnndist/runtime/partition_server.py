@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.format import PartArrays, load_part, read_manifest
@@ -111,8 +112,13 @@ def launch_servers(root: str | Path, *, verify: bool = False, timeout_s: float =
     manifest = read_manifest(root)  # fail fast, in the caller, on a bad directory
     actor = ray.remote(PartitionServer)
     group = ServerGroup(root)
+    # Round-robin over the nodes: Ray's "SPREAD" does not spread actors that reserve no CPU, and
+    # a soft affinity falls back to the head node while the others' worker pools start. A node
+    # that dies before its server starts ends in the start timeout below, naming the server.
+    nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0)
     for part in range(manifest["num_parts"]):
-        group.handles.append(actor.options(name=group.name(part), num_cpus=num_cpus, scheduling_strategy="SPREAD")
+        where = NodeAffinitySchedulingStrategy(nodes[part % len(nodes)], soft=False) if nodes else "DEFAULT"
+        group.handles.append(actor.options(name=group.name(part), num_cpus=num_cpus, scheduling_strategy=where)
                              .remote(root, part, group.name(part), verify))
     pending = {h.start.remote(): part for part, h in enumerate(group.handles)}
     ready, not_ready = ray.wait(list(pending), num_returns=len(pending), timeout=timeout_s)
