@@ -14,7 +14,7 @@ from torch_geometric.nn import SAGEConv
 
 from gnndist.api import partition
 from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig, TrainConfig
-from gnndist.train.trainer import TrainResult, train
+from gnndist.train import TrainResult, train
 
 
 class ResidualSAGE(torch.nn.Module):
