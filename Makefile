@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 # GraphSAGE on the bundled Cora: 2 METIS parts, 2 data-parallel workers on a local Ray.
 demo: setup
-	$(BIN)/gnndist train --out out/demo
+	$(BIN)/gnndist train --out out/demo --plot out/demo/training.png
 	$(BIN)/gnndist inspect out/demo/parts --check
 
 test: setup
@@ -33,6 +33,7 @@ lint: setup
 bench: setup bench-env
 	$(BIN)/python scripts/bench_partition.py --out scripts/results/bench_partition.json
 	$(BENCH_VENV)/bin/python scripts/bench_sampler.py --out scripts/results/bench_sampler.json
+	$(BENCH_VENV)/bin/python scripts/bench_train.py --out scripts/results/bench_train.json
 
 # The peers' environment for benchmarks only (never part of setup or CI): PyG's NeighborLoader
 # needs torch-sparse (and torch-scatter), which compile from source here in about 30 minutes.
