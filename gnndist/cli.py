@@ -47,7 +47,7 @@ def _add_partition(sub) -> None:
     p = sub.add_parser("partition", help="split a graph into parts and write a partition directory",
                        description="Partition a graph: gnndist partition --dataset cora --parts 2 --out parts/")
     p.add_argument("--config", help="job file (.yaml/.yml/.toml) with [source] and [partition] tables")
-    p.add_argument("--dataset", help="cora | PATH | synthetic:sbm|rmat:key=value,... (default cora)")
+    p.add_argument("--dataset", help="cora | amazon-photo | PATH | synthetic:sbm|rmat:key=value,... (default cora)")
     p.add_argument("--features", help="features file (.npy/.csv) for an edge-list dataset")
     p.add_argument("--labels", help="labels file (.npy/.csv/.txt) for an edge-list dataset")
     p.add_argument("--split", help="split: default | INDEX | per_class:TRAIN,VAL | random:TRAIN_FRAC,VAL_FRAC")

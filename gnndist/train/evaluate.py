@@ -34,7 +34,9 @@ def _run_and_epoch(path: Path) -> tuple[Path, int]:
             epoch = int(path.name.removeprefix("epoch-"))
         except ValueError:
             raise CheckpointError(f"{path}: not a checkpoint directory (expected checkpoints/epoch-NNNNN)") from None
-        if checkpoint.latest_epoch(run) is None or not checkpoint.part_file(run, epoch, 0).is_file():
+        latest = checkpoint.latest_epoch(run)
+        # Complete once marked: the marker only moves forward after every part has saved.
+        if latest is None or epoch > latest or not checkpoint.part_file(run, epoch, 0).is_file():
             raise CheckpointError(f"{path}: no complete checkpoint here")
         return run, epoch
     if not (path / RUN_FILE).is_file():
