@@ -105,7 +105,7 @@ def _add_train(sub) -> None:
     p.add_argument("--checkpoint-every", type=int, help="save a checkpoint every N epochs (default 5)")
     p.add_argument("--cpus-per-worker", type=float, help="CPUs each worker reserves from Ray (default 1)")
     p.add_argument("--fanouts", type=_ints, help="neighbours per hop (default 10,10; also sets the layer count)")
-    p.add_argument("--batch-size", type=int, help="seeds per mini-batch, per worker (default 32; 512-1024 for large graphs)")
+    p.add_argument("--batch-size", type=int, help="seeds per batch per worker (default 32; large graphs: 512-1024)")
     p.add_argument("--cache-fraction", type=float,
                    help="remote-feature cache size as a fraction of the part's sampling halo "
                         "(remote nodes within len(fanouts) hops of its training seeds)")

@@ -8,10 +8,8 @@ worker ever waits alone in a collective.
 
 from __future__ import annotations
 
-import ctypes
 import inspect
 import json
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -152,30 +150,10 @@ def _phase_means(seconds: dict[str, float]) -> dict[str, float]:
     return {p: round(float(v) / dist.get_world_size(), 4) for p, v in zip(PHASES, t, strict=True)}
 
 
-def keep_freed_memory() -> None:
-    """Have glibc keep freed memory for reuse instead of returning it to the kernel.
-
-    Every step allocates and frees buffers of the same large sizes (batch features, activations,
-    gradients). By default glibc serves the largest with fresh ``mmap`` regions and trims the
-    heap after frees, so each step faults in (and the kernel zeroes) every page again: on the 1M
-    benchmark graph that is about 40% of a step. The price is that a worker's resident memory
-    stays at its peak. No effect off glibc.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    libc = ctypes.CDLL(None)
-    if not hasattr(libc, "gnu_get_libc_version"):  # musl and others: no mallopt to tune
-        return
-    m_trim_threshold, m_mmap_max = -1, -4  # glibc's <malloc.h>
-    libc.mallopt(m_mmap_max, 0)
-    libc.mallopt(m_trim_threshold, 2**31 - 1)
-
-
 def train_worker(cfg: dict) -> None:
     """Ray Train entry point. ``cfg``: root, servers, server_nodes, sampler, train, model_factory,
     loss_fn, metrics, out_dir, partition_sha, resume_epoch (the checkpoint to go on from, or None)."""
     torch.set_num_threads(1)
-    keep_freed_memory()
     sampler: SamplerConfig = cfg["sampler"]
     config: TrainConfig = cfg["train"]
     loss_fn: Callable = cfg["loss_fn"] or F.cross_entropy
