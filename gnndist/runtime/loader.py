@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -235,10 +235,10 @@ class DistributedNeighborLoader:
         """Shuffle order and sampling seeds of the next iteration depend on ``(config.seed, epoch)``."""
         self.epoch = epoch
 
-    def _batches(self) -> list[np.ndarray]:
+    def _batches(self, epoch: int) -> list[np.ndarray]:
         order = self.seeds
         if self.config.shuffle:
-            order = np.random.default_rng([self.config.seed, self.epoch]).permutation(self.seeds)
+            order = np.random.default_rng([self.config.seed, epoch]).permutation(self.seeds)
         b = self.config.batch_size
         return [order[i * b:(i + 1) * b] for i in range(len(self))]
 
@@ -255,18 +255,30 @@ class DistributedNeighborLoader:
                          num_sampled_nodes=sub.num_sampled_nodes, num_sampled_edges=sub.num_sampled_edges)
 
     def __iter__(self) -> Iterator[MiniBatch]:
-        batches = self._batches()
-        seeds = np.random.default_rng([self.config.seed, self.epoch, 1]).integers(0, 2**62, len(batches))
+        return self.passes([(self.epoch, len(self))])
+
+    def passes(self, plan: Iterable[tuple[int, int]]) -> Iterator[MiniBatch]:
+        """The first ``count`` batches of the pass over the seeds of each ``(epoch, count)`` in
+        ``plan``, one pass after another. Prefetching runs on across passes, so a new epoch's
+        first batches are built while the last ones of the previous epoch train (and while it
+        is evaluated) instead of being waited for."""
+        def jobs() -> Iterator[tuple[np.ndarray, int]]:
+            for epoch, count in plan:
+                batches = self._batches(epoch)
+                seeds = np.random.default_rng([self.config.seed, epoch, 1]).integers(0, 2**62, len(batches))
+                for i in range(min(count, len(batches))):
+                    yield batches[i], int(seeds[i])
+
         if self.config.prefetch == 0:
-            for i, b in enumerate(batches):
-                yield self.batch(b, int(seeds[i]))
+            for b, seed in jobs():
+                yield self.batch(b, seed)
             return
         # Batches are built in a background thread (the sampling kernel releases the GIL and
         # Ray waits do too), so the next ones are ready while the model trains on this one.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnndist-prefetch") as pool:
             ahead = deque()
-            for i, b in enumerate(batches):
-                ahead.append(pool.submit(self.batch, b, int(seeds[i])))
+            for b, seed in jobs():
+                ahead.append(pool.submit(self.batch, b, seed))
                 if len(ahead) > self.config.prefetch:
                     yield ahead.popleft().result()
             while ahead:

@@ -57,21 +57,16 @@ def assign_parts(worker_nodes: list[str], server_nodes: list[str]) -> list[int]:
     return part_of
 
 
-def _batches(loader: DistributedNeighborLoader, epoch: int, steps: int) -> Iterator[MiniBatch | None]:
-    """``steps`` batches; passes over the seeds repeat (new epoch seeds) if the part runs out."""
-    done, rerun = 0, 0
-    while done < steps:
-        if len(loader) == 0:
-            yield None
-            done += 1
-            continue
-        loader.set_epoch(epoch * 1000 + rerun)
-        for batch in loader:
-            yield batch
-            done += 1
-            if done == steps:
-                return
-        rerun += 1
+def _plan(batches_per_pass: int, epochs: range, steps: int) -> Iterator[tuple[int, int]]:
+    """``(pass, batches)`` for the loader: ``steps`` batches per epoch, from as many passes over
+    the part's seeds as that takes (a short part starts its next pass, with new seeds)."""
+    for epoch in epochs:
+        left, rerun = steps, 0
+        while left:
+            take = min(left, batches_per_pass)
+            yield epoch * 1000 + rerun, take
+            left -= take
+            rerun += 1
 
 
 def trims_layers(model: torch.nn.Module) -> bool:
@@ -187,15 +182,17 @@ def train_worker(cfg: dict) -> None:
         torch.set_rng_state(state["torch_rng"])
         start = state["epoch"] + 1
     log = out_dir / "metrics.jsonl"
+    # One stream of batches for the whole run, so that prefetching crosses epoch boundaries; a
+    # part with no training seeds gets none and steps with a zero loss instead.
+    batches = loader.passes(_plan(len(loader), range(start, config.epochs), steps)) if len(loader) else None
     for epoch in range(start, config.epochs):
         total = torch.zeros(2, dtype=torch.float64)
         seconds.update(dict.fromkeys(PHASES, 0.0))
         built = dict(loader.seconds)
         epoch_start = time.perf_counter()
-        batches = _batches(loader, epoch, steps)
         for _ in range(steps):
             waited = time.perf_counter()
-            batch = next(batches)
+            batch = next(batches) if batches is not None else None
             stepped = time.perf_counter()
             seconds["wait"] += stepped - waited
             optimizer.zero_grad()

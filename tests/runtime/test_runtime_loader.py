@@ -60,6 +60,21 @@ def test_same_seed_same_batches_and_epochs_differ(partitioned):
     assert not all(x.equal(y) for x, y in zip(a, c, strict=True))
 
 
+def test_a_stream_of_passes_is_the_passes_one_after_another(partitioned):
+    """``passes`` (prefetching across pass boundaries) yields exactly the batches of iterating
+    each pass on its own, cut to the count asked for."""
+    root, servers, _ = partitioned
+    loader = _loader(root, servers, 0, batch_size=8)
+    plan = [(3, len(loader)), (7, 2), (4, len(loader) + 5)]  # a whole pass, a prefix, more than a pass
+    expected = []
+    for epoch, count in plan:
+        loader.set_epoch(epoch)
+        expected += [b.n_id for b in loader][:count]
+    got = [b.n_id for b in loader.passes(plan)]
+    assert len(got) == 2 * len(loader) + 2
+    assert all(x.equal(y) for x, y in zip(got, expected, strict=True))
+
+
 def _sampling_halo(graph, new_to_old, seeds, hops, lo, hi) -> set[int]:
     """Partitioned ids outside ``lo..hi-1`` within ``hops`` in-hops of ``seeds``, searched in the global graph."""
     src, dst = graph.edge_index().numpy()
