@@ -1,7 +1,8 @@
 """Training benchmark: epoch time, seeds per second and test accuracy of 3-layer GraphSAGE (hidden
 128, fanouts [15, 10, 5], batch 1024) trained by gnndist with 1 part / 1 worker and 2 parts /
 2 workers (one thread each), against PyG's NeighborLoader + GraphSAGE in one process with 2 torch
-threads, in the same run; also one batch's forward + backward (1 thread) of PyG's GraphSAGE,
+threads, in the same run; gnndist with 1 worker is also run confined to one core, the share of the
+machine each of the 2 workers has; also one batch's forward + backward (1 thread) of PyG's GraphSAGE,
 untrimmed and trimmed, and of gnndist's.
 
 Needs the benchmark environment (`make bench-env`: PyG's NeighborLoader needs torch-sparse);
@@ -16,6 +17,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -164,11 +167,27 @@ def _step_ms(graph, label: str, rounds: int = 5) -> dict:
     return row
 
 
-def _bench_graph(nodes: int, edges: int, epochs: int, workdir: Path) -> list[dict]:
+def _graph(nodes: int, edges: int):
+    """The synthetic graph of a size, and its label."""
     # The SBM source symmetrises: half as many generated pairs give about `edges` directed edges.
     spec = f"synthetic:sbm:nodes={nodes},edges={edges // 2},features=100,blocks=16,train=0.08,val=0.02,seed=0"
-    graph = load_graph(SourceConfig(dataset=spec))
-    label = f"{nodes // 1000}k" if nodes < 10**6 else f"{nodes // 10**6}M"
+    return load_graph(SourceConfig(dataset=spec)), f"{nodes // 1000}k" if nodes < 10**6 else f"{nodes // 10**6}M"
+
+
+def _gnndist_on_one_core(nodes: int, edges: int, epochs: int) -> dict:
+    """gnndist with 1 worker confined to one core, Ray and the part's server included: a child
+    process with its own Ray, pinned to CPU 0. Unconfined, the lone worker's prefetch thread and
+    server run on the second core, which the 2-worker run needs for its second worker."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "row.json"
+        subprocess.run([sys.executable, __file__, "--sizes", f"{nodes}:{edges}", "--epochs", str(epochs),
+                        "--one-core-child", "--out", str(out)], check=True,
+                       preexec_fn=lambda: os.sched_setaffinity(0, {0}))
+        return json.loads(out.read_text())
+
+
+def _bench_graph(nodes: int, edges: int, epochs: int, workdir: Path, one_core: dict) -> list[dict]:
+    graph, label = _graph(nodes, edges)
     print(f"{label}: {graph.num_nodes:,} nodes, {graph.num_edges:,} edges, {int(graph.train_mask.sum()):,} seeds",
           flush=True)
     rows = [_step_ms(graph, label)]
@@ -176,7 +195,7 @@ def _bench_graph(nodes: int, edges: int, epochs: int, workdir: Path) -> list[dic
     for parts in (1, 2):
         rows.append(_gnndist(graph, label, parts, epochs, workdir))
         print(json.dumps({k: v for k, v in rows[-1].items() if k != "history"}), flush=True)
-    return rows
+    return rows + [one_core]
 
 
 def _compare(results: list[dict]) -> dict:
@@ -186,6 +205,9 @@ def _compare(results: list[dict]) -> dict:
         rows = {(r["contender"], r.get("workers")): r for r in results if r["graph"] == label}
         one, two = rows.get(("gnndist", 1)), rows.get(("gnndist", 2))
         entry = {"scaling_efficiency": two["seeds_per_s"] / (2 * one["seeds_per_s"])}
+        if ("gnndist_one_core", 1) in rows:
+            entry["scaling_efficiency_one_core_per_worker"] = (
+                two["seeds_per_s"] / (2 * rows[("gnndist_one_core", 1)]["seeds_per_s"]))
         if "seeds_per_s" in rows.get(("pyg", 1), {}):
             for workers, row in ((1, one), (2, two)):
                 entry[f"gnndist_{workers}w_vs_pyg"] = row["seeds_per_s"] / rows[("pyg", 1)]["seeds_per_s"]
@@ -198,6 +220,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000:2000000,1000000:20000000", help="nodes:edges,...")
     parser.add_argument("--epochs", default="5,2", help="epochs per size (one value: every size)")
     parser.add_argument("--out", type=Path, default=Path("scripts/results/bench_train.json"))
+    parser.add_argument("--one-core-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [tuple(int(v) for v in size.split(":")) for size in args.sizes.split(",")]
     epochs = [int(e) for e in args.epochs.split(",")]
@@ -206,17 +229,28 @@ def main() -> None:
         parser.error(f"--epochs gives {len(epochs)} values for {len(sizes)} sizes")
     from gnndist.runtime.cluster import init_ray
 
-    init_ray(num_cpus=THREADS)
+    if args.one_core_child:
+        init_ray(num_cpus=1)
+        (nodes, edges), n = sizes[0], epochs[0]
+        graph, label = _graph(nodes, edges)
+        with tempfile.TemporaryDirectory() as tmp:
+            row = _gnndist(graph, label, 1, n, Path(tmp))
+        row.update(contender="gnndist_one_core", cpus=sorted(os.sched_getaffinity(0)))
+        args.out.write_text(json.dumps(row))
+        return
     load = {"start": os.getloadavg()}  # the machine is shared: a busy one slows every contender
+    # Before this process starts its own Ray: each child runs a Ray of its own.
+    one_core = [_gnndist_on_one_core(nodes, edges, n) for (nodes, edges), n in zip(sizes, epochs, strict=True)]
+    init_ray(num_cpus=THREADS)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for (nodes, edges), n in zip(sizes, epochs, strict=True):
-            results += _bench_graph(nodes, edges, n, Path(tmp))
+        for (nodes, edges), n, row in zip(sizes, epochs, one_core, strict=True):
+            results += _bench_graph(nodes, edges, n, Path(tmp), row)
     load["end"] = os.getloadavg()
     summary = _compare(results)
-    goals = {f"scaling_efficiency_{label}": {"value": s["scaling_efficiency"], "at_least": GOAL_SCALING,
-                                             "met": s["scaling_efficiency"] >= GOAL_SCALING}
-             for label, s in summary.items()}
+    goals = {f"{name}_{label}": {"value": s[name], "at_least": GOAL_SCALING, "met": s[name] >= GOAL_SCALING}
+             for label, s in summary.items()
+             for name in ("scaling_efficiency", "scaling_efficiency_one_core_per_worker") if name in s}
     two = next((r for r in results if r["graph"] == "100k" and r.get("workers") == 2), None)
     if two:
         goals["epoch_s_100k_2_workers"] = {"value": two["epoch_s"], "at_most": GOAL_EPOCH_S_100K,
@@ -233,7 +267,9 @@ def main() -> None:
                 "the model on the plain batch. Test accuracy (sampled with the training fanouts, after the given "
                 "epochs only): gnndist over all test nodes (90% of the graph), PyG over a fixed random 20,000 of "
                 "them (test_nodes). forward_backward_one_batch: one batch of gnndist's sampler through PyG's "
-                "GraphSAGE, plain and trimmed, and through gnndist's, one thread, best of 5.",
+                "GraphSAGE, plain and trimmed, and through gnndist's, one thread, best of 5. gnndist_one_core: "
+                "gnndist with 1 worker in a child process pinned to CPU 0 (its Ray, server and prefetch thread "
+                "included); scaling_efficiency_one_core_per_worker compares the 2-worker run (2 cores) with it.",
     })
 
 
