@@ -10,6 +10,12 @@ without it the PyG rows record the import error and gnndist is still measured.
 
     .venv-bench/bin/python scripts/bench_train.py --out scripts/results/bench_train.json
     .venv-bench/bin/python scripts/bench_train.py --sizes 100000:2000000 --epochs 3 --out /tmp/t.json
+
+With --parity it measures accuracy parity instead: GraphSAGE on Cora and Amazon Photo trained by
+gnndist with 1, 2 and 4 parts and by PyG's NeighborLoader recipe in one process, the settings of
+tests/train/test_parity.py, mean of 3 seeds:
+
+    .venv-bench/bin/python scripts/bench_train.py --parity --out scripts/results/bench_train_parity.json
 """
 
 from __future__ import annotations
@@ -198,6 +204,71 @@ def _bench_graph(nodes: int, edges: int, epochs: int, workdir: Path, one_core: d
     return rows + [one_core]
 
 
+# Accuracy parity (issue 4, section 7): the settings of tests/train/test_parity.py.
+PARITY_SEEDS, PARITY_EPOCHS, PARITY_FANOUTS, PARITY_HIDDEN = (0, 1, 2), 20, (10, 10), 64
+PARITY_DATASETS = {"cora": ("default", 32), "amazon-photo": ("random:0.6,0.2", 256)}  # split, global batch
+
+
+def _pyg_parity_run(graph, global_batch: int, seed: int) -> float:
+    """Test accuracy of PyG's own recipe with the parity settings: NeighborLoader over the whole
+    graph, stock GraphSAGE, Adam, in one process."""
+    from torch_geometric.data import Data
+    from torch_geometric.loader import NeighborLoader
+    from torch_geometric.nn import GraphSAGE
+
+    torch.manual_seed(seed)
+    data = Data(x=graph.x, y=graph.y, edge_index=graph.edge_index(), num_nodes=graph.num_nodes)
+    loader = NeighborLoader(data, num_neighbors=list(PARITY_FANOUTS), batch_size=global_batch, shuffle=True,
+                            input_nodes=torch.nonzero(graph.train_mask).flatten())
+    model = GraphSAGE(graph.x.size(1), PARITY_HIDDEN, num_layers=len(PARITY_FANOUTS), out_channels=graph.num_classes,
+                      dropout=TRAIN.dropout)
+    optimizer = torch.optim.Adam(model.parameters(), lr=TRAIN.lr, weight_decay=TRAIN.weight_decay)
+    for _ in range(PARITY_EPOCHS):
+        model.train()
+        for batch in loader:
+            optimizer.zero_grad()
+            F.cross_entropy(model(batch.x, batch.edge_index)[:batch.batch_size], batch.y[:batch.batch_size]).backward()
+            optimizer.step()
+    test_loader = NeighborLoader(data, num_neighbors=list(PARITY_FANOUTS), batch_size=global_batch,
+                                 input_nodes=torch.nonzero(graph.test_mask).flatten())
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for batch in test_loader:
+            correct += int((model(batch.x, batch.edge_index)[:batch.batch_size].argmax(-1)
+                            == batch.y[:batch.batch_size]).sum())
+    return correct / int(graph.test_mask.sum())
+
+
+def _parity(workdir: Path) -> list[dict]:
+    """Per dataset: mean test accuracy over the seeds of PyG's recipe and of gnndist with 1, 2
+    and 4 parts (the global batch split over the workers), and the gaps to PyG."""
+    from gnndist.api import partition
+    from gnndist.train.trainer import train
+
+    rows = []
+    for name, (split, global_batch) in PARITY_DATASETS.items():
+        source = SourceConfig(dataset=name, split=split)
+        graph = load_graph(source)
+        accs = {"pyg": [_pyg_parity_run(graph, global_batch, seed) for seed in PARITY_SEEDS]}
+        for parts in (1, 2, 4):
+            root = partition(source, PartitionConfig(method="metis", num_parts=parts), workdir / f"{name}-{parts}")
+            accs[f"gnndist_{parts}_parts"] = [
+                train(None, root, config=TrainConfig(model="sage", hidden=PARITY_HIDDEN, epochs=PARITY_EPOCHS,
+                                                     eval_every=PARITY_EPOCHS, checkpoint_every=PARITY_EPOCHS,
+                                                     seed=seed, cpus_per_worker=THREADS / parts),
+                      sampler=SamplerConfig(fanouts=PARITY_FANOUTS, batch_size=global_batch // parts, seed=seed),
+                      out_dir=workdir / f"run-{name}-{parts}-{seed}").test_acc
+                for seed in PARITY_SEEDS]
+        means = {k: float(np.mean(v)) for k, v in accs.items()}
+        rows.append({"dataset": name, "split": split, "global_batch": global_batch, "test_acc": accs,
+                     "mean_test_acc": means,
+                     "gap_to_pyg": {k: means[k] - means["pyg"] for k in means if k != "pyg"},
+                     "within_1.5_points_of_pyg": all(abs(means[k] - means["pyg"]) <= 0.015 for k in means)})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 def _compare(results: list[dict]) -> dict:
     """Per graph: gnndist against PyG, and the scaling from 1 to 2 workers."""
     summary = {}
@@ -220,6 +291,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000:2000000,1000000:20000000", help="nodes:edges,...")
     parser.add_argument("--epochs", default="5,2", help="epochs per size (one value: every size)")
     parser.add_argument("--out", type=Path, default=Path("scripts/results/bench_train.json"))
+    parser.add_argument("--parity", action="store_true",
+                        help="instead: accuracy parity on Cora and Amazon Photo, gnndist (1, 2, 4 parts) against "
+                             "PyG's NeighborLoader training, mean of 3 seeds")
     parser.add_argument("--one-core-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [tuple(int(v) for v in size.split(":")) for size in args.sizes.split(",")]
@@ -237,6 +311,18 @@ def main() -> None:
             row = _gnndist(graph, label, 1, n, Path(tmp))
         row.update(contender="gnndist_one_core", cpus=sorted(os.sched_getaffinity(0)))
         args.out.write_text(json.dumps(row))
+        return
+    if args.parity:
+        init_ray(num_cpus=THREADS)
+        with tempfile.TemporaryDirectory() as tmp:
+            rows = _parity(Path(tmp))
+        write_results(args.out, {
+            "benchmark": "train_parity", "model": "sage", "hidden": PARITY_HIDDEN, "fanouts": list(PARITY_FANOUTS),
+            "epochs": PARITY_EPOCHS, "seeds": list(PARITY_SEEDS), "dropout": TRAIN.dropout, "lr": TRAIN.lr,
+            "weight_decay": TRAIN.weight_decay, "results": rows,
+            "note": "gnndist with k parts trains k workers on global_batch / k seeds each, so every run makes the "
+                    "same optimizer steps; PyG: NeighborLoader over the whole graph, stock GraphSAGE, one process. "
+                    "Test accuracy over every test node, sampled with the training fanouts."})
         return
     load = {"start": os.getloadavg()}  # the machine is shared: a busy one slows every contender
     # Before this process starts its own Ray: each child runs a Ray of its own.
