@@ -86,42 +86,19 @@ def _pyg(graph, label: str, epochs: int) -> dict:
     """PyG's own recipe: NeighborLoader over the whole graph, GraphSAGE on the plain batch, Adam.
     (Trimming needs the per-hop counts, which NeighborLoader reports only with pyg-lib; there is
     no pyg-lib build for this torch, so its effect is measured on one batch by _step_ms.)"""
-    try:
-        from torch_geometric.data import Data
-        from torch_geometric.loader import NeighborLoader
-        from torch_geometric.nn import GraphSAGE
-
+    try:  # without torch-sparse (or pyg-lib), NeighborLoader raises ImportError
         torch.set_num_threads(THREADS)
-        torch.manual_seed(TRAIN.seed)
-        data = Data(x=graph.x, y=graph.y, edge_index=graph.edge_index(), num_nodes=graph.num_nodes)
-        train_seeds = torch.nonzero(graph.train_mask).flatten()
-        loader = NeighborLoader(data, num_neighbors=list(FANOUTS), batch_size=BATCH, input_nodes=train_seeds,
-                                shuffle=True)
-        model = GraphSAGE(graph.x.size(1), HIDDEN, num_layers=len(FANOUTS), out_channels=graph.num_classes,
-                          dropout=TRAIN.dropout)
-        optimizer = torch.optim.Adam(model.parameters(), lr=TRAIN.lr, weight_decay=TRAIN.weight_decay)
-        history = []
-        for epoch in range(epochs):
-            start, compute = time.perf_counter(), 0.0
-            for batch in loader:
-                stepped = time.perf_counter()
-                optimizer.zero_grad()
-                loss = F.cross_entropy(model(batch.x, batch.edge_index)[:batch.batch_size], batch.y[:batch.batch_size])
-                loss.backward()
-                optimizer.step()
-                compute += time.perf_counter() - stepped
-            history.append({"epoch": epoch, "epoch_s": time.perf_counter() - start, "forward_backward_s": compute})
-            print(json.dumps({"contender": "pyg", **history[-1]}), flush=True)
+        model, data, history = _pyg_fit(graph, FANOUTS, HIDDEN, BATCH, epochs, TRAIN.seed, log=True)
         start = time.perf_counter()
         test_seeds = torch.nonzero(graph.test_mask).flatten()
         if len(test_seeds) > PYG_TEST_NODES:  # untrimmed inference over 90% of a 1M graph would take longer
             test_seeds = test_seeds[torch.randperm(len(test_seeds), generator=torch.Generator().manual_seed(0))
                                     [:PYG_TEST_NODES]]
-        test_acc = _pyg_accuracy(model, data, test_seeds)
+        test_acc = _pyg_accuracy(model, data, test_seeds, FANOUTS, BATCH)
         timed = _timed_epochs(history)
         epoch_s = float(np.mean([r["epoch_s"] for r in timed]))
         return {"graph": label, "contender": "pyg", "parts": 1, "workers": 1, "threads": THREADS, "epochs": epochs,
-                "epoch_s": epoch_s, "seeds_per_s": len(train_seeds) / epoch_s,
+                "epoch_s": epoch_s, "seeds_per_s": int(graph.train_mask.sum()) / epoch_s,
                 "forward_backward_s": float(np.mean([r["forward_backward_s"] for r in timed])),
                 "test_acc": test_acc, "test_nodes": len(test_seeds), "eval_s": time.perf_counter() - start,
                 "history": history}
@@ -129,10 +106,41 @@ def _pyg(graph, label: str, epochs: int) -> dict:
         return {"graph": label, "contender": "pyg", "error": f"{type(e).__name__}: {e}"}
 
 
-def _pyg_accuracy(model, data, seeds: torch.Tensor) -> float:
+def _pyg_fit(graph, fanouts: tuple[int, ...], hidden: int, batch_size: int, epochs: int, seed: int,
+             log: bool = False):
+    """PyG's own recipe: NeighborLoader over the whole graph, stock GraphSAGE on the plain batch,
+    Adam with the TRAIN settings. Returns the model, the PyG ``Data`` and per-epoch times."""
+    from torch_geometric.data import Data
+    from torch_geometric.loader import NeighborLoader
+    from torch_geometric.nn import GraphSAGE
+
+    torch.manual_seed(seed)
+    data = Data(x=graph.x, y=graph.y, edge_index=graph.edge_index(), num_nodes=graph.num_nodes)
+    loader = NeighborLoader(data, num_neighbors=list(fanouts), batch_size=batch_size, shuffle=True,
+                            input_nodes=torch.nonzero(graph.train_mask).flatten())
+    model = GraphSAGE(graph.x.size(1), hidden, num_layers=len(fanouts), out_channels=graph.num_classes,
+                      dropout=TRAIN.dropout)
+    optimizer = torch.optim.Adam(model.parameters(), lr=TRAIN.lr, weight_decay=TRAIN.weight_decay)
+    history = []
+    for epoch in range(epochs):
+        start, compute = time.perf_counter(), 0.0
+        for batch in loader:
+            stepped = time.perf_counter()
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(batch.x, batch.edge_index)[:batch.batch_size], batch.y[:batch.batch_size])
+            loss.backward()
+            optimizer.step()
+            compute += time.perf_counter() - stepped
+        history.append({"epoch": epoch, "epoch_s": time.perf_counter() - start, "forward_backward_s": compute})
+        if log:
+            print(json.dumps({"contender": "pyg", **history[-1]}), flush=True)
+    return model, data, history
+
+
+def _pyg_accuracy(model, data, seeds: torch.Tensor, fanouts: tuple[int, ...], batch_size: int) -> float:
     from torch_geometric.loader import NeighborLoader
 
-    loader = NeighborLoader(data, num_neighbors=list(FANOUTS), batch_size=BATCH, input_nodes=seeds)
+    loader = NeighborLoader(data, num_neighbors=list(fanouts), batch_size=batch_size, input_nodes=seeds)
     model.eval()
     correct = 0
     with torch.no_grad():
@@ -210,34 +218,9 @@ PARITY_DATASETS = {"cora": ("default", 32), "amazon-photo": ("random:0.6,0.2", 2
 
 
 def _pyg_parity_run(graph, global_batch: int, seed: int) -> float:
-    """Test accuracy of PyG's own recipe with the parity settings: NeighborLoader over the whole
-    graph, stock GraphSAGE, Adam, in one process."""
-    from torch_geometric.data import Data
-    from torch_geometric.loader import NeighborLoader
-    from torch_geometric.nn import GraphSAGE
-
-    torch.manual_seed(seed)
-    data = Data(x=graph.x, y=graph.y, edge_index=graph.edge_index(), num_nodes=graph.num_nodes)
-    loader = NeighborLoader(data, num_neighbors=list(PARITY_FANOUTS), batch_size=global_batch, shuffle=True,
-                            input_nodes=torch.nonzero(graph.train_mask).flatten())
-    model = GraphSAGE(graph.x.size(1), PARITY_HIDDEN, num_layers=len(PARITY_FANOUTS), out_channels=graph.num_classes,
-                      dropout=TRAIN.dropout)
-    optimizer = torch.optim.Adam(model.parameters(), lr=TRAIN.lr, weight_decay=TRAIN.weight_decay)
-    for _ in range(PARITY_EPOCHS):
-        model.train()
-        for batch in loader:
-            optimizer.zero_grad()
-            F.cross_entropy(model(batch.x, batch.edge_index)[:batch.batch_size], batch.y[:batch.batch_size]).backward()
-            optimizer.step()
-    test_loader = NeighborLoader(data, num_neighbors=list(PARITY_FANOUTS), batch_size=global_batch,
-                                 input_nodes=torch.nonzero(graph.test_mask).flatten())
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for batch in test_loader:
-            correct += int((model(batch.x, batch.edge_index)[:batch.batch_size].argmax(-1)
-                            == batch.y[:batch.batch_size]).sum())
-    return correct / int(graph.test_mask.sum())
+    """Test accuracy of PyG's own recipe with the parity settings, in one process."""
+    model, data, _ = _pyg_fit(graph, PARITY_FANOUTS, PARITY_HIDDEN, global_batch, PARITY_EPOCHS, seed)
+    return _pyg_accuracy(model, data, torch.nonzero(graph.test_mask).flatten(), PARITY_FANOUTS, global_batch)
 
 
 def _parity(workdir: Path) -> list[dict]:
