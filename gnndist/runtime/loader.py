@@ -27,6 +27,7 @@ from gnndist.partition.book import PartitionBook
 from gnndist.partition.csc import merge_segments
 from gnndist.partition.format import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, PartArrays, load_part, read_manifest
 from gnndist.runtime.partition_server import ServerGroup
+from gnndist.runtime.rows import copy_rows
 from gnndist.sampling import sample_khop, sample_neighbors
 from gnndist.sampling.batch import MiniBatch
 from gnndist.sampling.cache import AccessCounter, FeatureCache, cache_capacity, hottest_halo_nodes, sampling_halo
@@ -82,7 +83,7 @@ class PartView:
         row_bytes = view.arrays.features.shape[1] * 4 + 8  # a float32 feature row and an int64 label
         size = cache_capacity(halo.size, row_bytes, cache_mb=config.cache_mb, cache_fraction=config.cache_fraction)
         if size:
-            view.cache = FeatureCache.build(view._cache_candidates(config, halo)[:size], view._fetch_remote)
+            view.cache = FeatureCache.build(view._cache_candidates(config, halo)[:size], view._fetch_remote_rows)
         view.cache_halo_nodes = int(halo.size)
         # Choosing and filling the cache is a one-off cost, reported apart from per-epoch traffic.
         view.cache_fill_bytes, view.traffic = view.traffic.bytes, _Traffic()
@@ -174,35 +175,42 @@ class PartView:
 
     # ----------------------------------------------------------------------------- halo exchange
 
-    def _fetch_remote(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Features and labels of ``ids`` (global, none owned here) from their owners."""
-        x = np.empty((ids.size, self.arrays.features.shape[1]), dtype=np.float32)
-        y = np.empty(ids.size, dtype=np.int64)
+    def _fetch_remote(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray, at: np.ndarray) -> None:
+        """Features and labels of ``ids`` (global, none owned here) from their owners, written
+        to rows ``at`` of ``x`` and ``y``."""
         groups = self._by_owner(ids)
         calls = {q: self.servers.handles[q].fetch.remote(ids[rows]) for q, rows in groups.items()}
         for q, (xq, yq) in self._get(calls).items():
-            x[groups[q]] = xq
-            y[groups[q]] = yq
+            copy_rows(x, at[groups[q]], xq, np.arange(xq.shape[0]))
+            y[at[groups[q]]] = yq
             self.traffic.ids += int(groups[q].size)
             self.traffic.bytes += int(xq.nbytes + yq.nbytes)
+
+    def _fetch_remote_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of ``ids`` (global, none owned here), fetched from their owners."""
+        x = np.empty((ids.size, self.arrays.features.shape[1]), dtype=np.float32)
+        y = np.empty(ids.size, dtype=np.int64)
+        self._fetch_remote(ids, x, y, np.arange(ids.size))
         return x, y
 
     def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(x float32 [n, F], y int64 [n])`` of global ``ids``: own rows from disk, cached rows
-        from the cache, the rest from their owners in one batched call per owner."""
+        from the cache, the rest from their owners in one batched call per owner. Each row is
+        copied once, straight to its place in ``x``."""
         lo, hi = self.book.part_range(self.part)
         x = np.empty((ids.size, self.arrays.features.shape[1]), dtype=np.float32)
         y = np.empty(ids.size, dtype=np.int64)
-        own = (ids >= lo) & (ids < hi)
-        x[own] = self.arrays.features[ids[own] - lo]
+        is_own = (ids >= lo) & (ids < hi)
+        own = np.flatnonzero(is_own)
+        copy_rows(x, own, self.arrays.features, ids[own] - lo)
         y[own] = self.arrays.labels[ids[own] - lo]
-        remote = np.flatnonzero(~own)
+        remote = np.flatnonzero(~is_own)
         hit, rows = self.cache.lookup(ids[remote])
-        x[remote[hit]] = self.cache.x[rows]
+        copy_rows(x, remote[hit], self.cache.x, rows)
         y[remote[hit]] = self.cache.y[rows]
         missing = remote[~hit]
         if missing.size:
-            x[missing], y[missing] = self._fetch_remote(ids[missing])
+            self._fetch_remote(ids[missing], x, y, missing)
         return x, y
 
     def seeds(self, split: str) -> np.ndarray:

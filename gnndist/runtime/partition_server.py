@@ -12,6 +12,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.format import PartArrays, load_part, read_manifest
+from gnndist.runtime.rows import copy_rows
 from gnndist.sampling import sample_neighbors
 
 
@@ -58,7 +59,8 @@ class PartitionServer:
     def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(x float32 [n, F], y int64 [n])`` of global ids this part owns."""
         rows = self._local(ids)
-        x = np.ascontiguousarray(self._arrays.features[rows])
+        x = np.empty((rows.size, self._arrays.features.shape[1]), dtype=np.float32)
+        copy_rows(x, np.arange(rows.size), self._arrays.features, rows)
         y = self._arrays.labels[rows]
         self._count(rows, x, y)
         return x, y

@@ -2,9 +2,9 @@
 (:func:`sample_khop`), with ``torch_geometric.loader.NeighborLoader`` semantics.
 
 Pure numpy + numba: no Ray, no torch. The kernels release the GIL (``nogil=True``) so a loader
-can sample in a background thread while the main thread trains. Randomness comes from numba's
-``np.random``, whose state is per thread; every kernel call seeds it first, so a call's result
-depends only on its arguments, whichever thread runs it.
+can sample in a background thread while the main thread trains. Randomness comes from a
+splitmix64 stream that each kernel call starts from its seed and keeps in a local variable, so a
+call's result depends only on its arguments, whichever thread runs it.
 
 Id spaces: "rows" are local to one CSC (0..R-1); a :class:`NeighborProvider` speaks global ids;
 ``SampledSubgraph.edge_index`` holds local indices into ``SampledSubgraph.n_id``.
@@ -20,20 +20,20 @@ import numpy as np
 from numba import njit
 
 _MASK64 = (1 << 64) - 1
+_GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB  # splitmix64's constants
 
 
 def _splitmix64(x: int) -> int:
     """One splitmix64 step on a Python int (taken mod 2**64): a cheap, well-mixed 64-bit hash."""
-    z = (x + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    z = (x + _GOLDEN) & _MASK64
+    z = ((z ^ (z >> 30)) * _MIX1) & _MASK64
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK64
     return z ^ (z >> 31)
 
 
-def _kernel_seed(seed: int) -> int:
-    # numba's np.random.seed keeps only the low 32 bits; hashing first makes every bit of a
-    # (possibly negative or > 2**32) seed count, so seeds 1 and 2**32 + 1 draw differently.
-    return _splitmix64(seed) >> 32
+def _kernel_seed(seed: int) -> np.uint64:
+    """The kernel's starting state, from any Python int seed (taken mod 2**64)."""
+    return np.uint64(_splitmix64(seed))
 
 
 def _hop_seed(seed: int, hop: int) -> int:
@@ -61,10 +61,31 @@ def _sample_counts(indptr, rows, fanout):
     return counts, max_deg
 
 
+# The kernel's splitmix64 stream in uint64 (numba would turn mixed uint64/int64 arithmetic into floats).
+_U_GOLDEN, _U_MIX1, _U_MIX2 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_S27, _S30, _S31, _S32 = np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(32)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _below(state, bound):
+    """A uniform integer in [0, bound) for 0 < bound < 2**32, and the advanced splitmix64
+    ``state`` (uint64). Lemire's multiply-shift with rejection: exact, and almost never divides."""
+    while True:
+        state += _U_GOLDEN
+        z = (state ^ (state >> _S30)) * _U_MIX1
+        z = (z ^ (z >> _S27)) * _U_MIX2
+        m = ((z ^ (z >> _S31)) >> _S32) * bound
+        low = m & _LOW32
+        # Rejecting the lowest (2**32 mod bound) values of `low` leaves every result equally likely.
+        if low >= bound or low >= ((_LOW32 - bound + np.uint64(1)) & _LOW32) % bound:
+            return state, np.int64(m >> _S32)
+
+
 @njit(cache=True, nogil=True)
 def _sample_kernel(indptr, indices, rows, fanout, seed):
-    """See :func:`sample_neighbors`; ``seed`` is in [0, 2**32)."""
-    np.random.seed(seed)
+    """See :func:`sample_neighbors`; ``seed`` (uint64) starts the random stream."""
+    state = seed
     counts, max_deg = _sample_counts(indptr, rows, fanout)
     out = np.empty(counts.sum(), np.int64)
     # Floyd's algorithm draws k distinct offsets out of deg with exactly k random numbers, so a
@@ -82,7 +103,7 @@ def _sample_kernel(indptr, indices, rows, fanout, seed):
         else:
             for m in range(k):
                 j = deg - k + m
-                t = np.random.randint(0, j + 1)
+                state, t = _below(state, np.uint64(j + 1))
                 if taken[t]:
                     t = j  # j was never in range before this step, so it is still free
                 taken[t] = True
