@@ -35,6 +35,8 @@ bench: setup bench-env
 	$(BENCH_VENV)/bin/python scripts/bench_sampler.py --out scripts/results/bench_sampler.json
 	$(BENCH_VENV)/bin/python scripts/bench_train.py --out scripts/results/bench_train.json
 	$(BENCH_VENV)/bin/python scripts/bench_train.py --parity --out scripts/results/bench_train_parity.json
+	$(BENCH_VENV)/bin/python scripts/bench_train.py --concurrent-steps --sizes 100000:2000000 \
+		--out scripts/results/bench_train_concurrent_steps.json
 
 # The peers' environment for benchmarks only (never part of setup or CI): PyG's NeighborLoader
 # needs torch-sparse (and torch-scatter), which compile from source here in about 30 minutes.

@@ -17,12 +17,19 @@ gnndist with 1, 2 and 4 parts and by PyG's NeighborLoader recipe in one process,
 tests/train/test_parity.py, mean of 3 seeds:
 
     .venv-bench/bin/python scripts/bench_train.py --parity --out scripts/results/bench_train_parity.json
+
+With --concurrent-steps it times gnndist's 1-thread step on one batch of the first size alone and
+with a second one running on the other core at the same time:
+
+    .venv-bench/bin/python scripts/bench_train.py --concurrent-steps --sizes 100000:2000000 \
+        --out scripts/results/bench_train_concurrent_steps.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import subprocess
 import sys
@@ -177,16 +184,21 @@ def _pyg_accuracy(model, data, seeds: torch.Tensor, fanouts: tuple[int, ...], ba
     return correct / len(seeds)
 
 
+def _one_batch(graph):
+    """``(x, y, edge_index, layout)`` of one sampled batch of the first training seeds."""
+    seeds = np.flatnonzero(graph.train_mask.numpy())[:BATCH]
+    sub = sample_khop(seeds, FANOUTS, CSCProvider(graph.indptr.numpy(), graph.indices.numpy()), seed=0)
+    n_id = torch.from_numpy(sub.n_id)
+    layout = {"num_sampled_nodes_per_hop": sub.num_sampled_nodes, "num_sampled_edges_per_hop": sub.num_sampled_edges}
+    return graph.x[n_id], graph.y[n_id], torch.from_numpy(sub.edge_index), layout
+
+
 def _step_ms(graph, label: str, rounds: int = 5) -> dict:
     """Forward + backward of one sampled batch at one thread: the best of ``rounds``, in ms."""
     from torch_geometric.nn import GraphSAGE
 
     torch.set_num_threads(1)
-    seeds = np.flatnonzero(graph.train_mask.numpy())[:BATCH]
-    sub = sample_khop(seeds, FANOUTS, CSCProvider(graph.indptr.numpy(), graph.indices.numpy()), seed=0)
-    n_id = torch.from_numpy(sub.n_id)
-    x, y, edge_index = graph.x[n_id], graph.y[n_id], torch.from_numpy(sub.edge_index)
-    layout = {"num_sampled_nodes_per_hop": sub.num_sampled_nodes, "num_sampled_edges_per_hop": sub.num_sampled_edges}
+    x, y, edge_index, layout = _one_batch(graph)
     torch.manual_seed(0)
     ours = build_model(TRAIN, graph.x.size(1), graph.num_classes, len(FANOUTS))
     stock = GraphSAGE(graph.x.size(1), HIDDEN, num_layers=len(FANOUTS), out_channels=graph.num_classes,
@@ -200,10 +212,49 @@ def _step_ms(graph, label: str, rounds: int = 5) -> dict:
             F.cross_entropy(model(x, edge_index, **kwargs)[:BATCH], y[:BATCH]).backward()
             times.append(time.perf_counter() - start)
         best[name] = 1e3 * min(times[1:])
-    row = {"graph": label, "contender": "forward_backward_one_batch", "threads": 1, "batch_nodes": int(n_id.numel()),
+    row = {"graph": label, "contender": "forward_backward_one_batch", "threads": 1, "batch_nodes": int(y.numel()),
            "batch_edges": int(edge_index.size(1)), "best_ms": best,
            "speedup_vs_pyg_untrimmed": best["pyg_untrimmed"] / best["gnndist"],
            "speedup_vs_pyg_trimmed": best["pyg_trimmed"] / best["gnndist"]}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def _steps_ms(batch, num_classes: int, cpu: int, steps: int, out) -> None:
+    """gnndist's 1-thread forward + backward of ``batch`` on core ``cpu``, ``steps`` times; puts the
+    median ms after 2 warm-up steps on the queue ``out``."""
+    os.sched_setaffinity(0, {cpu})
+    torch.set_num_threads(1)
+    x, y, edge_index, layout = batch
+    torch.manual_seed(0)
+    model = build_model(TRAIN, x.size(1), num_classes, len(FANOUTS))
+    times = []
+    for _ in range(steps + 2):
+        start = time.perf_counter()
+        model.zero_grad()
+        F.cross_entropy(model(x, edge_index, **layout)[:BATCH], y[:BATCH]).backward()
+        times.append(time.perf_counter() - start)
+    out.put((cpu, 1e3 * float(np.median(times[2:]))))
+
+
+def _concurrent_steps(nodes: int, edges: int, steps: int = 10) -> dict:
+    """Does a training step slow down when another runs on the other core at the same time? One
+    batch, gnndist's step alone on core 0, then on cores 0 and 1 at once, then alone on core 1:
+    if the pair is no slower, 2 workers on 2 cores are bound by CPU time, not by shared caches or
+    memory bandwidth."""
+    graph, label = _graph(nodes, edges)
+    batch = _one_batch(graph)
+    ctx = mp.get_context("fork")  # the children share the batch without copying it
+    row = {"graph": label, "contender": "concurrent_steps", "threads_per_process": 1, "steps": steps}
+    for name, cpus in (("alone_cpu0", (0,)), ("both_at_once", (0, 1)), ("alone_cpu1", (1,))):
+        out = ctx.Queue()
+        procs = [ctx.Process(target=_steps_ms, args=(batch, graph.num_classes, cpu, steps, out)) for cpu in cpus]
+        for proc in procs:
+            proc.start()
+        results = dict(out.get() for _ in procs)
+        for proc in procs:
+            proc.join()
+        row[f"{name}_median_ms"] = [results[cpu] for cpu in cpus]
     print(json.dumps(row), flush=True)
     return row
 
@@ -301,19 +352,25 @@ def _compare(results: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000:2000000,1000000:20000000", help="nodes:edges,...")
-    parser.add_argument("--epochs", default="8,2", help="epochs per size (one value: every size)")
-    parser.add_argument("--rounds", default="3,1", help="gnndist runs per size and worker count, the best one "
-                                                        "reported (one value: every size)")
+    parser.add_argument("--epochs", help="epochs per size (one value: every size; default 8 below 1M nodes, else 2)")
+    parser.add_argument("--rounds", help="gnndist runs per size and worker count, the best one reported (one value: "
+                                         "every size; default 3 below 1M nodes, else 1)")
     parser.add_argument("--out", type=Path, default=Path("scripts/results/bench_train.json"))
     parser.add_argument("--parity", action="store_true",
                         help="instead: accuracy parity on Cora and Amazon Photo, gnndist (1, 2, 4 parts) against "
                              "PyG's NeighborLoader training, mean of 3 seeds")
+    parser.add_argument("--concurrent-steps", action="store_true",
+                        help="instead: gnndist's 1-thread training step alone and with a second one on the other "
+                             "core at the same time (the first size)")
     parser.add_argument("--one-core-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     sizes = [tuple(int(v) for v in size.split(":")) for size in args.sizes.split(",")]
     per_size = {}
+    defaults = {"epochs": (8, 2), "rounds": (3, 1)}  # (below 1M nodes, from 1M): a 1M epoch takes minutes
     for name in ("epochs", "rounds"):
-        values = [int(v) for v in getattr(args, name).split(",")]
+        given = getattr(args, name)
+        values = ([int(v) for v in given.split(",")] if given else
+                  [defaults[name][0] if nodes < 10**6 else defaults[name][1] for nodes, _ in sizes])
         per_size[name] = values * len(sizes) if len(values) == 1 else values
         if len(per_size[name]) != len(sizes):
             parser.error(f"--{name} gives {len(per_size[name])} values for {len(sizes)} sizes")
@@ -328,6 +385,10 @@ def main() -> None:
             [row] = _gnndist_rounds(graph, label, n, rounds[0], Path(tmp), workers=(1,))
         row.update(contender="gnndist_one_core", cpus=sorted(os.sched_getaffinity(0)))
         args.out.write_text(json.dumps(row))
+        return
+    if args.concurrent_steps:
+        write_results(args.out, {"benchmark": "train_concurrent_steps", "batch_size": BATCH, "fanouts": list(FANOUTS),
+                                 "results": [_concurrent_steps(*sizes[0])]})
         return
     if args.parity:
         init_ray(num_cpus=THREADS)
