@@ -193,12 +193,24 @@ def _one_batch(graph):
     return graph.x[n_id], graph.y[n_id], torch.from_numpy(sub.edge_index), layout
 
 
+def _step_times(model, batch, kwargs: dict, steps: int) -> list[float]:
+    """Seconds of each of ``steps`` forward + backward passes of ``model`` on ``batch``."""
+    x, y, edge_index, _ = batch
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        F.cross_entropy(model(x, edge_index, **kwargs)[:BATCH], y[:BATCH]).backward()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def _step_ms(graph, label: str, rounds: int = 5) -> dict:
     """Forward + backward of one sampled batch at one thread: the best of ``rounds``, in ms."""
     from torch_geometric.nn import GraphSAGE
 
     torch.set_num_threads(1)
-    x, y, edge_index, layout = _one_batch(graph)
+    batch = _one_batch(graph)
+    _, y, edge_index, layout = batch
     torch.manual_seed(0)
     ours = build_model(TRAIN, graph.x.size(1), graph.num_classes, len(FANOUTS))
     stock = GraphSAGE(graph.x.size(1), HIDDEN, num_layers=len(FANOUTS), out_channels=graph.num_classes,
@@ -206,12 +218,7 @@ def _step_ms(graph, label: str, rounds: int = 5) -> dict:
     variants = {"pyg_untrimmed": (stock, {}), "pyg_trimmed": (stock, layout), "gnndist": (ours, layout)}
     best = {}
     for name, (model, kwargs) in variants.items():
-        times = []
-        for _ in range(rounds + 1):  # the first round warms up
-            start = time.perf_counter()
-            F.cross_entropy(model(x, edge_index, **kwargs)[:BATCH], y[:BATCH]).backward()
-            times.append(time.perf_counter() - start)
-        best[name] = 1e3 * min(times[1:])
+        best[name] = 1e3 * min(_step_times(model, batch, kwargs, rounds + 1)[1:])  # the first round warms up
     row = {"graph": label, "contender": "forward_backward_one_batch", "threads": 1, "batch_nodes": int(y.numel()),
            "batch_edges": int(edge_index.size(1)), "best_ms": best,
            "speedup_vs_pyg_untrimmed": best["pyg_untrimmed"] / best["gnndist"],
@@ -220,20 +227,14 @@ def _step_ms(graph, label: str, rounds: int = 5) -> dict:
     return row
 
 
-def _steps_ms(batch, num_classes: int, cpu: int, steps: int, out) -> None:
+def _median_step_on_core(batch, num_classes: int, cpu: int, steps: int, out) -> None:
     """gnndist's 1-thread forward + backward of ``batch`` on core ``cpu``, ``steps`` times; puts the
     median ms after 2 warm-up steps on the queue ``out``."""
     os.sched_setaffinity(0, {cpu})
     torch.set_num_threads(1)
-    x, y, edge_index, layout = batch
     torch.manual_seed(0)
-    model = build_model(TRAIN, x.size(1), num_classes, len(FANOUTS))
-    times = []
-    for _ in range(steps + 2):
-        start = time.perf_counter()
-        model.zero_grad()
-        F.cross_entropy(model(x, edge_index, **layout)[:BATCH], y[:BATCH]).backward()
-        times.append(time.perf_counter() - start)
+    model = build_model(TRAIN, batch[0].size(1), num_classes, len(FANOUTS))
+    times = _step_times(model, batch, batch[3], steps + 2)
     out.put((cpu, 1e3 * float(np.median(times[2:]))))
 
 
@@ -248,7 +249,8 @@ def _concurrent_steps(nodes: int, edges: int, steps: int = 10) -> dict:
     row = {"graph": label, "contender": "concurrent_steps", "threads_per_process": 1, "steps": steps}
     for name, cpus in (("alone_cpu0", (0,)), ("both_at_once", (0, 1)), ("alone_cpu1", (1,))):
         out = ctx.Queue()
-        procs = [ctx.Process(target=_steps_ms, args=(batch, graph.num_classes, cpu, steps, out)) for cpu in cpus]
+        procs = [ctx.Process(target=_median_step_on_core, args=(batch, graph.num_classes, cpu, steps, out))
+                 for cpu in cpus]
         for proc in procs:
             proc.start()
         results = dict(out.get() for _ in procs)
