@@ -28,6 +28,7 @@ from torch import Tensor
 from torch_geometric.nn import MessagePassing
 
 from gnndist.config import TrainConfig
+from gnndist.train.relu_dropout import relu_dropout
 
 
 @dataclass(frozen=True)
@@ -159,28 +160,31 @@ class _BlockForward:
         blocks = sparse_blocks(edge_index, x.size(0), self.num_layers, num_sampled_nodes_per_hop,
                                num_sampled_edges_per_hop, values=self.values)
         for i, (conv, block) in enumerate(zip(self.convs, blocks, strict=True)):
-            x = self.layer(conv, x[:block.num_src], block)
+            x = self.layer(conv, _prefix(x, block.num_src), block)
             if i < self.num_layers - 1:
-                x = _dropout(self.act(x), self.dropout.p, self.training)
+                x = relu_dropout(x, self.dropout.p, self.training)  # act is ReLU: __init__ takes no other
         return x
 
     def layer(self, conv: MessagePassing, x: Tensor, block: Block) -> Tensor:
         """One conv from ``x`` float32 [num_src, C] to float32 [num_dst, C']."""
-        return conv((x, x[:block.num_dst]), block.adj_t)
+        return conv((x, _prefix(x, block.num_dst)), block.adj_t)
 
 
-def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """``F.dropout``, with the mask drawn by ``torch.rand``: on CPU ``bernoulli_`` draws about
-    three times slower, and dropout over the first layer's hidden rows then costs as much as its
-    matrix products."""
-    if not training or p == 0:
-        return x
-    keep = torch.rand_like(x).ge_(p).mul_(1 / (1 - p))
-    return x * keep
+def _prefix(x: Tensor, n: int) -> Tensor:
+    """The first ``n`` rows of ``x``; ``x`` itself when that is all of it (the backward of even a
+    whole-tensor slice fills a zero tensor of x's size and copies the gradient into it)."""
+    return x if x.size(0) == n else x[:n]
 
 
 class GraphSAGE(_BlockForward, pyg.GraphSAGE):
     """GraphSAGE (mean aggregation, root weight); SAGEConv aggregates by ``spmm(adj_t, x, "mean")``."""
+
+    def layer(self, conv: MessagePassing, x: Tensor, block: Block) -> Tensor:
+        # SAGEConv's forward (no projection, no normalisation: pyg.GraphSAGE's convs), except that
+        # the root term's matrix product accumulates into the output (addmm_) rather than making
+        # a second [num_dst, C'] tensor and a pass to add the two.
+        out = conv.lin_l(conv.propagate(block.adj_t, x=(x, None)))
+        return out.addmm_(_prefix(x, block.num_dst), conv.lin_r.weight.t())
 
 
 class GIN(_BlockForward, pyg.GIN):
@@ -212,7 +216,7 @@ class GAT(_BlockForward, pyg.GAT):
     edge, so GATConv gets the block's ``edge_index`` rather than a sparse adjacency."""
 
     def layer(self, conv: MessagePassing, x: Tensor, block: Block) -> Tensor:
-        return conv((x, x[:block.num_dst]), block.edge_index)
+        return conv((x, _prefix(x, block.num_dst)), block.edge_index)
 
 
 BUILT_IN = {"sage": GraphSAGE, "gcn": GCN, "gat": GAT, "gin": GIN}

@@ -1,0 +1,75 @@
+"""The fused ReLU + dropout: the values and gradients of ``F.dropout(F.relu(x))`` with its own
+keep decisions, drawn with probability 1 - p, reproducible from torch's seed."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gnndist.train.relu_dropout import relu_dropout
+
+
+def _inputs(n: int = 200_001, dtype=torch.float32, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_each_output_is_zero_or_the_scaled_relu_and_a_share_p_is_dropped(p, dtype):
+    x = _inputs(dtype=dtype)
+    out = relu_dropout(x, p, training=True)
+    assert out.dtype == dtype
+    scaled = F.relu(x) * torch.tensor(1 / (1 - p), dtype=dtype)
+    kept = out != 0
+    assert torch.equal(out[kept], scaled[kept])
+    assert not bool(kept[x <= 0].any())
+    positive = int((x > 0).sum())
+    dropped = 1 - float(kept.sum()) / positive
+    assert abs(dropped - p) < 6 * (p * (1 - p) / positive) ** 0.5  # six standard deviations
+
+
+def test_the_two_decisions_of_one_draw_are_independent():
+    # Elements 2k and 2k + 1 take the two halves of one 64-bit draw.
+    p = 0.5
+    kept = relu_dropout(torch.ones(400_000), p, training=True) != 0
+    pairs = kept.view(-1, 2)
+    both = float((pairs[:, 0] & pairs[:, 1]).float().mean())
+    assert abs(both - (1 - p) ** 2) < 6 * (0.25 * 0.75 / pairs.size(0)) ** 0.5
+
+
+def test_the_gradient_passes_exactly_where_the_output_is_kept():
+    x = _inputs(100_003).requires_grad_()
+    grad = _inputs(100_003, seed=1)
+    out = relu_dropout(x, 0.3, training=True)
+    out.backward(grad)
+    keep = (out.detach() != 0).float()
+    reference = x.detach().clone().requires_grad_()
+    (F.relu(reference) * (keep * torch.tensor(1 / 0.7))).backward(grad)
+    assert torch.equal(x.grad, reference.grad)
+
+
+def test_the_same_torch_seed_gives_the_same_mask_and_calls_draw_afresh():
+    x = _inputs(10_001)
+    torch.manual_seed(7)
+    first, second = relu_dropout(x, 0.5, True), relu_dropout(x, 0.5, True)
+    torch.manual_seed(7)
+    assert torch.equal(relu_dropout(x, 0.5, True), first)
+    assert not torch.equal(first, second)
+
+
+def test_non_contiguous_input_gives_the_shape_and_values_of_its_contiguous_copy():
+    x = _inputs(300 * 7).view(300, 7).t()
+    torch.manual_seed(3)
+    out = relu_dropout(x, 0.4, True)
+    torch.manual_seed(3)
+    assert out.shape == x.shape
+    assert torch.equal(out, relu_dropout(x.contiguous(), 0.4, True))
+
+
+def test_evaluation_and_p_zero_are_plain_relu_and_p_one_is_refused():
+    x = _inputs(1001)
+    assert torch.equal(relu_dropout(x, 0.5, training=False), F.relu(x))
+    assert torch.equal(relu_dropout(x, 0.0, training=True), F.relu(x))
+    with pytest.raises(ValueError, match=r"in \[0, 1\)"):
+        relu_dropout(x, 1.0, training=True)
