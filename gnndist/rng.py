@@ -1,4 +1,4 @@
-"""splitmix64: the random stream of gnndist's numba kernels (neighbour sampling, dropout).
+"""splitmix64: the random stream of gnndist's numba sampling kernels.
 
 Each kernel call starts the stream from a seed it is given and keeps the state in a local
 variable, so its result depends only on its arguments, whichever thread runs it, and seeding
@@ -44,11 +44,3 @@ def next_u64(state):
     """The advanced ``state`` (uint64) and its 64 random bits (uint64)."""
     state += _U_GOLDEN
     return state, _mix(state)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def u64_at(seed, k):
-    """The ``k``-th (from 0) 64 random bits of the stream started at ``seed``: what ``k + 1``
-    calls of :func:`next_u64` give, but with no chain from one to the next, so that a loop
-    drawing one per element vectorises."""
-    return _mix(seed + np.uint64(k + 1) * _U_GOLDEN)

@@ -1,9 +1,10 @@
 """What each Ray Train worker runs: one worker per part, DDP over gloo (CPU) or NCCL (GPU).
 
-Every worker takes the same number of steps per epoch, agreed up front with an all-reduce of
-the parts' batch counts: a part that runs out of batches starts a fresh pass over its seeds, and
-a part with no training seeds still joins every all-reduce with a zero-gradient step, so no
-worker ever waits alone in a collective.
+Every worker takes the same number of steps per epoch, agreed up front from an all-gather of
+the parts' training seed counts: a part that runs out of batches starts a fresh pass over its
+seeds, and a part with no training seeds still joins every all-reduce with a zero-gradient step,
+so no worker ever waits alone in a collective. Each worker's batch loss is weighted by its share
+of the step's seeds, so every training seed counts the same, as in one process.
 """
 
 from __future__ import annotations
@@ -30,10 +31,25 @@ from gnndist.train.metrics import Metric
 PHASES = ("sample", "fetch", "wait", "forward_backward", "allreduce")
 
 
-def _agreed_steps(local: int) -> int:
-    steps = torch.tensor([local], dtype=torch.int64)
-    dist.all_reduce(steps, op=dist.ReduceOp.MAX)
-    return int(steps)
+def step_batch_sizes(counts: list[int], batch_size: int, drop_last: bool) -> list[list[int]]:
+    """The seeds in each part's batch at each step of an epoch, for parts with ``counts``
+    training seeds: as many steps as the part with the most batches has, the others starting
+    another pass over their seeds when theirs run out (see :func:`_plan`)."""
+    b = batch_size
+    passes = [[b] * (n // b) + ([n % b] if n % b and not drop_last else []) for n in counts]
+    steps = max((len(p) for p in passes), default=0)
+    return [[p[s % len(p)] if p else 0 for s in range(steps)] for p in passes]
+
+
+def loss_weights(counts: list[int], batch_size: int, drop_last: bool, rank: int) -> list[float]:
+    """For each step of an epoch, the weight of worker ``rank``'s mean batch loss: ``world size *
+    its seeds / all workers' seeds`` in that step (``counts``: each rank's training seeds). DDP
+    averages the workers' gradients, so each seed then counts the same whichever batch it is in,
+    as in one process: a part's short last batch (or a part with fewer seeds) would otherwise
+    weigh its seeds up to ``batch_size`` times more."""
+    sizes = step_batch_sizes(counts, batch_size, drop_last)
+    totals = [sum(col) for col in zip(*sizes, strict=True)]
+    return [len(counts) * m / t for m, t in zip(sizes[rank], totals, strict=True)]
 
 
 def assign_parts(worker_nodes: list[str], server_nodes: list[str]) -> list[int]:
@@ -172,7 +188,10 @@ def train_worker(cfg: dict) -> None:
         model.register_comm_hook(seconds, _timed_allreduce)
     trim = trims_layers(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps = _agreed_steps(len(loader))
+    counts = [0] * dist.get_world_size()
+    dist.all_gather_object(counts, int(loader.seeds.size))
+    weights = loss_weights(counts, sampler.batch_size, sampler.drop_last, rank)
+    steps = len(weights)
     module = model.module if isinstance(model, DistributedDataParallel) else model
     start = 0
     if cfg["resume_epoch"] is not None:
@@ -190,7 +209,7 @@ def train_worker(cfg: dict) -> None:
         seconds.update(dict.fromkeys(PHASES, 0.0))
         built = dict(loader.seconds)
         epoch_start = time.perf_counter()
-        for _ in range(steps):
+        for step in range(steps):
             waited = time.perf_counter()
             batch = next(batches) if batches is not None else None
             stepped = time.perf_counter()
@@ -201,6 +220,7 @@ def train_worker(cfg: dict) -> None:
             else:
                 loss = loss_fn(forward(model, batch, trim), batch.y[:batch.batch_size])
                 total += torch.tensor([loss.item() * batch.batch_size, batch.batch_size])
+                loss = loss * weights[step]
             reduced = seconds["allreduce"]
             loss.backward()
             optimizer.step()

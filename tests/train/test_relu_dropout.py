@@ -1,5 +1,5 @@
-"""The fused ReLU + dropout: the values and gradients of ``F.dropout(F.relu(x))`` with its own
-keep decisions, drawn with probability 1 - p, reproducible from torch's seed."""
+"""The fused ReLU + dropout: the values and gradients of ``F.dropout(F.relu(x))``, its masks drawn
+from torch's generator (reproducible from torch's seed)."""
 
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ def test_each_output_is_zero_or_the_scaled_relu_and_a_share_p_is_dropped(p, dtyp
     assert abs(dropped - p) < 6 * (p * (1 - p) / positive) ** 0.5  # six standard deviations
 
 
-def test_the_two_decisions_of_one_draw_are_independent():
-    # Elements 2k and 2k + 1 take the two halves of one 64-bit draw.
-    p = 0.5
-    kept = relu_dropout(torch.ones(400_000), p, training=True) != 0
-    pairs = kept.view(-1, 2)
-    both = float((pairs[:, 0] & pairs[:, 1]).float().mean())
-    assert abs(both - (1 - p) ** 2) < 6 * (0.25 * 0.75 / pairs.size(0)) ** 0.5
+@pytest.mark.parametrize("p", [0.2, 0.5])
+def test_the_masks_are_those_of_torch_uniforms_from_the_same_seed(p):
+    x = _inputs(50_001)
+    torch.manual_seed(5)
+    reference = F.relu(x) * torch.rand_like(x).ge_(p).mul_(1 / (1 - p))
+    torch.manual_seed(5)
+    assert torch.equal(relu_dropout(x, p, training=True), reference)
 
 
 def test_the_gradient_passes_exactly_where_the_output_is_kept():
