@@ -2,8 +2,9 @@
 (:func:`sample_khop`), with ``torch_geometric.loader.NeighborLoader`` semantics.
 
 Pure numpy + numba: no Ray, no torch. The kernels release the GIL (``nogil=True``) so a loader
-can sample in a background thread while the main thread trains. Randomness comes from
-:mod:`gnndist.rng`'s splitmix64 stream, so a call's result depends only on its arguments.
+can sample in a background thread while the main thread trains. Randomness comes from a
+splitmix64 stream that each kernel call starts from its seed and keeps in a local variable, so a
+call's result depends only on its arguments, whichever thread runs it.
 
 Id spaces: "rows" are local to one CSC (0..R-1); a :class:`NeighborProvider` speaks global ids;
 ``SampledSubgraph.edge_index`` holds local indices into ``SampledSubgraph.n_id``.
@@ -18,12 +19,26 @@ from typing import Protocol
 import numpy as np
 from numba import njit
 
-from gnndist.rng import kernel_seed, next_u64, splitmix64
+_MASK64 = (1 << 64) - 1
+_GOLDEN, _MIX1, _MIX2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB  # splitmix64's constants
+
+
+def _splitmix64(x: int) -> int:
+    """One splitmix64 step on a Python int (taken mod 2**64): a cheap, well-mixed 64-bit hash."""
+    z = (x + _GOLDEN) & _MASK64
+    z = ((z ^ (z >> 30)) * _MIX1) & _MASK64
+    z = ((z ^ (z >> 27)) * _MIX2) & _MASK64
+    return z ^ (z >> 31)
+
+
+def _kernel_seed(seed: int) -> np.uint64:
+    """The kernel's starting state, from any Python int seed (taken mod 2**64)."""
+    return np.uint64(_splitmix64(seed))
 
 
 def _hop_seed(seed: int, hop: int) -> int:
     """A distinct seed in [0, 2**63) for each hop of one ``sample_khop`` call."""
-    return splitmix64(splitmix64(seed) ^ hop) >> 1
+    return _splitmix64(_splitmix64(seed) ^ hop) >> 1
 
 
 # ---------------------------------------------------------------------------------------- one hop
@@ -46,7 +61,10 @@ def _sample_counts(indptr, rows, fanout):
     return counts, max_deg
 
 
-_LOW32, _S32 = np.uint64(0xFFFFFFFF), np.uint64(32)
+# The kernel's splitmix64 stream in uint64 (numba would turn mixed uint64/int64 arithmetic into floats).
+_U_GOLDEN, _U_MIX1, _U_MIX2 = np.uint64(_GOLDEN), np.uint64(_MIX1), np.uint64(_MIX2)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_S27, _S30, _S31, _S32 = np.uint64(27), np.uint64(30), np.uint64(31), np.uint64(32)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -54,8 +72,10 @@ def _below(state, bound):
     """A uniform integer in [0, bound) for 0 < bound < 2**32, and the advanced splitmix64
     ``state`` (uint64). Lemire's multiply-shift with rejection: exact, and almost never divides."""
     while True:
-        state, z = next_u64(state)
-        m = (z >> _S32) * bound
+        state += _U_GOLDEN
+        z = (state ^ (state >> _S30)) * _U_MIX1
+        z = (z ^ (z >> _S27)) * _U_MIX2
+        m = ((z ^ (z >> _S31)) >> _S32) * bound
         low = m & _LOW32
         # Rejecting the lowest (2**32 mod bound) values of `low` leaves every result equally likely.
         if low >= bound or low >= ((_LOW32 - bound + np.uint64(1)) & _LOW32) % bound:
@@ -130,7 +150,7 @@ def sample_neighbors(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, 
     """
     indptr, indices, rows = _as_ids(indptr), _as_ids(indices), _as_ids(rows)
     _check_rows(rows, indptr.size - 1)
-    return _sample_kernel(indptr, indices, rows, int(fanout), kernel_seed(seed))
+    return _sample_kernel(indptr, indices, rows, int(fanout), _kernel_seed(seed))
 
 
 class NeighborProvider(Protocol):

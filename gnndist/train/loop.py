@@ -1,4 +1,4 @@
-"""What each Ray Train worker runs: one worker per part, DDP over gloo (CPU) or NCCL (GPU).
+"""What each Ray Train worker runs: one worker per part, torch DDP over gloo (CPU workers).
 
 Every worker takes the same number of steps per epoch, agreed up front from an all-gather of
 the parts' training seed counts: a part that runs out of batches starts a fresh pass over its

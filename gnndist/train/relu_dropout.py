@@ -4,9 +4,9 @@ A layer's hidden output in a sampled batch is large (46,928 x 128 floats for a 3
 with fanouts [15, 10, 5] and 1024 seeds) and on CPU every element-wise pass over it is bound by
 memory bandwidth. ReLU then dropout by torch ops make about eight such passes forward and back
 (ReLU, drawing uniforms, comparing, scaling, masking, and their backward). Here the uniforms
-come from torch's generator as before (``torch.manual_seed`` and a checkpoint's saved torch
-random state still make a run reproducible, with the very masks of ``relu(x) *
-(torch.rand_like(x) >= p) / (1 - p)``) and one pass makes the output from them; the backward is
+come from torch's generator (so ``torch.manual_seed`` and a checkpoint's saved torch random
+state make a run reproducible, with exactly the masks of ``relu(x) * (torch.rand_like(x) >= p)
+/ (1 - p)``) and one pass makes the output from them; the backward is
 one pass too and needs only the output: an element passed through exactly when its output is
 positive (kept and positive input).
 """
@@ -21,7 +21,7 @@ from torch import Tensor
 
 @njit(cache=True, nogil=True)
 def _forward(x, u, out, p, scale):
-    # x, u, out: 1-d, contiguous. Element i is kept when u[i] >= p, as F.dropout's mask.
+    # x, u, out: 1-d, contiguous. Element i is kept when its uniform u[i] is >= p.
     zero = scale - scale  # in x's dtype, so that the loop vectorises
     for k in range(x.size):
         a = x[k]
