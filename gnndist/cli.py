@@ -74,6 +74,7 @@ _TRAIN_FLAGS = {
     "lr": (TrainConfig, "lr"), "dropout": (TrainConfig, "dropout"), "weight_decay": (TrainConfig, "weight_decay"),
     "eval_every": (TrainConfig, "eval_every"), "seed": (TrainConfig, "seed"),
     "checkpoint_every": (TrainConfig, "checkpoint_every"), "cpus_per_worker": (TrainConfig, "cpus_per_worker"),
+    "gpus_per_worker": (TrainConfig, "gpus_per_worker"),
     "fanouts": (SamplerConfig, "fanouts"), "batch_size": (SamplerConfig, "batch_size"),
     "cache_fraction": (SamplerConfig, "cache_fraction"), "prefetch": (SamplerConfig, "prefetch"),
 }
@@ -104,6 +105,8 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, help="training seed (default 0)")
     p.add_argument("--checkpoint-every", type=int, help="save a checkpoint every N epochs (default 5)")
     p.add_argument("--cpus-per-worker", type=float, help="CPUs each worker reserves from Ray (default 1)")
+    p.add_argument("--gpus-per-worker", type=float,
+                   help="GPUs each worker reserves (default 0: CPU and gloo; more: the GPU and NCCL)")
     p.add_argument("--fanouts", type=_ints, help="neighbours per hop (default 10,10; also sets the layer count)")
     p.add_argument("--batch-size", type=int, help="seeds per batch per worker (default 32; large graphs: 512-1024)")
     p.add_argument("--cache-fraction", type=float,

@@ -174,7 +174,9 @@ class TrainConfig:
     given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs;
     ``checkpoint_every``: save a checkpoint every N epochs (and after the last).
     ``cpus_per_worker``: CPUs each worker reserves from Ray (fractions allowed, to run more parts
-    than the machine has cores).
+    than the machine has cores). ``gpus_per_worker``: GPUs each worker reserves; 0 trains on CPU
+    with DDP over gloo, more puts the model and its batches on the worker's GPU with DDP over NCCL
+    (fractions share a GPU between workers).
     """
 
     SECTION = "train"
@@ -189,6 +191,7 @@ class TrainConfig:
     checkpoint_every: int = 5
     seed: int = 0
     cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:
@@ -202,6 +205,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
         if not self.cpus_per_worker > 0:
             raise ConfigError(f"train.cpus_per_worker must be positive, got {self.cpus_per_worker}")
+        if self.gpus_per_worker < 0:
+            raise ConfigError(f"train.gpus_per_worker must be 0 (CPU) or more, got {self.gpus_per_worker}")
 
 
 C = TypeVar("C")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -30,6 +30,14 @@ class MiniBatch:
     @property
     def num_nodes(self) -> int:
         return self.n_id.numel()
+
+    def to(self, device: torch.device | str) -> MiniBatch:
+        """The batch with its tensors on ``device`` (itself when they are there already)."""
+        device = torch.device(device)
+        if self.x.device == device:
+            return self
+        return replace(self, x=self.x.to(device), y=self.y.to(device), edge_index=self.edge_index.to(device),
+                       n_id=self.n_id.to(device))
 
     def to_pyg(self):
         """A ``torch_geometric.data.Data`` with the same fields (as NeighborLoader yields)."""

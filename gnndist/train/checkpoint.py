@@ -30,13 +30,17 @@ def part_file(out_dir: Path, epoch: int, part: int) -> Path:
 
 
 def save_part(out_dir: Path, epoch: int, part: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-              partition_sha: str) -> None:
-    """Write the state of the worker of ``part`` after ``epoch`` (atomically: temporary file, then rename)."""
+              partition_sha: str, device: torch.device) -> None:
+    """Write the state of the worker of ``part`` after ``epoch`` (atomically: temporary file, then
+    rename). A worker on a GPU also saves that GPU's RNG state, which its dropout draws from."""
     path = part_file(out_dir, epoch, part)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                "torch_rng": torch.get_rng_state(), "partition_sha": partition_sha}, tmp)
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+             "torch_rng": torch.get_rng_state(), "partition_sha": partition_sha}
+    if device.type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state(device)
+    torch.save(state, tmp)
     os.replace(tmp, path)
 
 
@@ -60,7 +64,9 @@ def load_part(out_dir: Path, epoch: int, part: int, partition_sha: str | None) -
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; the checkpoint of epoch {epoch} is incomplete "
                               "(was the number of parts changed?)")
-    state = torch.load(path, weights_only=True)
+    # On CPU whatever device saved it: evaluation runs on CPU, and a resumed worker's
+    # load_state_dict copies the tensors to its own device.
+    state = torch.load(path, weights_only=True, map_location="cpu")
     if partition_sha is not None and state["partition_sha"] != partition_sha:
         raise CheckpointError(f"{path}: saved for another partition directory; resume with the partitions "
                               "the run started with, or start a new run directory")

@@ -54,7 +54,7 @@ def _part_sums(root: str, part: int, servers: ServerGroup, sampler: SamplerConfi
     view = PartView.open(root, part, servers, sampler)
     model = factory()
     model.load_state_dict(state)
-    return {split: metric_sums(model, view, sampler, split, metrics) for split in splits}
+    return {split: metric_sums(model, view, sampler, split, metrics, torch.device("cpu")) for split in splits}
 
 
 def evaluate(model: Callable[[], torch.nn.Module] | None, checkpoint_path: str | Path, *,

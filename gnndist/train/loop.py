@@ -103,8 +103,9 @@ def forward(model: torch.nn.Module, batch: MiniBatch, trim: bool) -> torch.Tenso
 
 
 def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,
-                metrics: dict[str, Metric]) -> dict[str, torch.Tensor]:
-    """Each metric's sums over the nodes of ``split`` that this part owns (model in eval mode)."""
+                metrics: dict[str, Metric], device: torch.device) -> dict[str, torch.Tensor]:
+    """Each metric's sums over the nodes of ``split`` that this part owns (model in eval mode, on
+    ``device``)."""
     loader = DistributedNeighborLoader(view, view.seeds(split), SamplerConfig(
         fanouts=sampler.fanouts, batch_size=sampler.batch_size, shuffle=False, prefetch=sampler.prefetch,
         timeout_s=sampler.timeout_s))
@@ -114,23 +115,31 @@ def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, 
     model.eval()
     with torch.no_grad():
         for batch in loader:
+            batch = batch.to(device)
             logits = forward(model, batch, trim)
             for name, metric in metrics.items():
                 s = metric.sums(logits, batch.y[:batch.batch_size])
                 sums[name] = sums[name] + s if name in sums else s
     model.train(was_training)
     if not sums:  # no nodes of this split here: zero sums of the right shapes
-        empty = (torch.empty(0, 1), torch.empty(0, dtype=torch.int64))
+        empty = (torch.empty(0, 1, device=device), torch.empty(0, dtype=torch.int64, device=device))
         sums = {name: metric.sums(*empty) for name, metric in metrics.items()}
     return sums
 
 
+def _all_reduce_sum(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """The sum of ``t`` over the workers, on CPU; the collective runs on ``device`` (NCCL takes
+    only GPU tensors)."""
+    t = t.to(device)
+    dist.all_reduce(t)
+    return t.cpu()
+
+
 def _evaluate(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,
-              metrics: dict[str, Metric]) -> dict[str, float]:
+              metrics: dict[str, Metric], device: torch.device) -> dict[str, float]:
     """``{split}_{name}`` of every metric over all parts: sums all-reduced, then the value."""
-    sums = metric_sums(model, view, sampler, split, metrics)
-    flat = torch.cat([sums[name].flatten() for name in metrics])
-    dist.all_reduce(flat)
+    sums = metric_sums(model, view, sampler, split, metrics, device)
+    flat = _all_reduce_sum(torch.cat([sums[name].flatten().to(device) for name in metrics]), device)
     values, offset = {}, 0
     for name, metric in metrics.items():
         n = sums[name].numel()
@@ -154,10 +163,9 @@ def _timed_allreduce(seconds, bucket):  # unannotated: DDP refuses string annota
     return done
 
 
-def _phase_means(seconds: dict[str, float]) -> dict[str, float]:
+def _phase_means(seconds: dict[str, float], device: torch.device) -> dict[str, float]:
     """Each phase's seconds averaged over the workers."""
-    t = torch.tensor([seconds[p] for p in PHASES], dtype=torch.float64)
-    dist.all_reduce(t)
+    t = _all_reduce_sum(torch.tensor([seconds[p] for p in PHASES], dtype=torch.float64), device)
     return {p: round(float(v) / dist.get_world_size(), 4) for p, v in zip(PHASES, t, strict=True)}
 
 
@@ -182,7 +190,8 @@ def train_worker(cfg: dict) -> None:
     view = PartView.open(cfg["root"], part, cfg["servers"], sampler)
     loader = DistributedNeighborLoader(view, view.seeds("train"), sampler)
     torch.manual_seed(config.seed)  # the same initial parameters everywhere (DDP also broadcasts rank 0's)
-    model = ray.train.torch.prepare_model(cfg["model_factory"]())
+    model = ray.train.torch.prepare_model(cfg["model_factory"]())  # on the worker's GPU, if it has one
+    device = ray.train.torch.get_device()
     seconds = dict.fromkeys(PHASES, 0.0)
     if isinstance(model, DistributedDataParallel):
         model.register_comm_hook(seconds, _timed_allreduce)
@@ -199,6 +208,8 @@ def train_worker(cfg: dict) -> None:
         module.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
+        if "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         start = state["epoch"] + 1
     log = out_dir / "metrics.jsonl"
     # One stream of batches for the whole run, so that prefetching crosses epoch boundaries; a
@@ -211,7 +222,7 @@ def train_worker(cfg: dict) -> None:
         epoch_start = time.perf_counter()
         for step in range(steps):
             waited = time.perf_counter()
-            batch = next(batches) if batches is not None else None
+            batch = next(batches).to(device) if batches is not None else None
             stepped = time.perf_counter()
             seconds["wait"] += stepped - waited
             optimizer.zero_grad()
@@ -228,17 +239,17 @@ def train_worker(cfg: dict) -> None:
         epoch_s = time.perf_counter() - epoch_start
         for phase in ("sample", "fetch"):
             seconds[phase] = loader.seconds[phase] - built[phase]
-        dist.all_reduce(total)
+        total = _all_reduce_sum(total, device)
         record = {"epoch": epoch, "loss": float(total[0] / max(total[1], 1)), "steps": steps,
-                  "epoch_s": round(epoch_s, 4), "phases": _phase_means(seconds)}
+                  "epoch_s": round(epoch_s, 4), "phases": _phase_means(seconds, device)}
         eval_start = time.perf_counter()
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            record.update(_evaluate(model, view, sampler, "val", metrics))
+            record.update(_evaluate(model, view, sampler, "val", metrics, device))
         if epoch + 1 == config.epochs:
-            record.update(_evaluate(model, view, sampler, "test", metrics))
+            record.update(_evaluate(model, view, sampler, "test", metrics, device))
         record["eval_s"] = round(time.perf_counter() - eval_start, 4)
         if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
-            checkpoint.save_part(out_dir, epoch, part, module, optimizer, cfg["partition_sha"])
+            checkpoint.save_part(out_dir, epoch, part, module, optimizer, cfg["partition_sha"], device)
             dist.barrier()  # every worker has saved: only now is the checkpoint complete
             if rank == 0:
                 checkpoint.mark_complete(out_dir, epoch)
@@ -249,7 +260,7 @@ def train_worker(cfg: dict) -> None:
 
 
 def _save_parameters(module: torch.nn.Module, path: Path) -> None:
-    torch.save({k: v.detach().clone() for k, v in module.state_dict().items()}, path)
+    torch.save({k: v.detach().cpu().clone() for k, v in module.state_dict().items()}, path)
 
 
 def model_factory(config: TrainConfig, in_channels: int, out_channels: int, num_layers: int) -> Callable:

@@ -84,8 +84,8 @@ def sparse_blocks(edge_index: Tensor, num_nodes: int, num_layers: int, nodes_per
     if values == "gcn":
         src, dst, weight = _gcn_edges(src, dst, num_nodes)
     else:
-        weight = torch.ones(src.numel())
-    crow = torch.searchsorted(dst, torch.arange(num_nodes + 1, dtype=dst.dtype))
+        weight = torch.ones(src.numel(), device=src.device)
+    crow = torch.searchsorted(dst, torch.arange(num_nodes + 1, dtype=dst.dtype, device=dst.device))
     blocks = []
     for num_src, num_dst in sizes:
         e = int(crow[num_dst])
@@ -131,10 +131,10 @@ def _gcn_edges(src: Tensor, dst: Tensor, num_nodes: int) -> tuple[Tensor, Tensor
     deg = torch.bincount(dst, minlength=num_nodes) + 1
     dinv = deg.to(torch.float32).rsqrt()
     # Row i grows by one entry (its self-loop, placed first): edge k moves down by dst[k] + 1.
-    nodes = torch.arange(num_nodes)
+    nodes = torch.arange(num_nodes, device=src.device)
     self_at = torch.cumsum(deg, 0) - deg
-    at = torch.arange(src.numel()) + dst + 1
-    new_src = torch.empty(src.numel() + num_nodes, dtype=src.dtype)
+    at = torch.arange(src.numel(), device=src.device) + dst + 1
+    new_src = torch.empty(src.numel() + num_nodes, dtype=src.dtype, device=src.device)
     new_src[self_at], new_src[at] = nodes, src
     new_dst = torch.empty_like(new_src)
     new_dst[self_at], new_dst[at] = nodes, dst

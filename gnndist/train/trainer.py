@@ -70,7 +70,7 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
     (out / RUN_FILE).write_text(json.dumps({"partitions": root, "builtin_model": builtin,
                                             "train": to_dict(config), "sampler": to_dict(sampler)}, indent=1))
     init_ray(address=address)
-    _check_room(manifest["num_parts"], config.cpus_per_worker)
+    _check_room(manifest["num_parts"], config.cpus_per_worker, config.gpus_per_worker)
     servers = launch_servers(root, timeout_s=sampler.timeout_s)
     try:
         trainer = TorchTrainer(
@@ -80,8 +80,9 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
                                "metrics": with_accuracy(metrics), "out_dir": str(out), "resume_epoch": resume_epoch,
                                "partition_sha": partition_sha(root)},
             # SPREAD: on a cluster, one worker per node where it can, beside the part's server.
+            # use_gpu makes Ray Train pick NCCL (gloo otherwise) and give each worker its GPU.
             scaling_config=ScalingConfig(num_workers=manifest["num_parts"], placement_strategy="SPREAD",
-                                         resources_per_worker={"CPU": config.cpus_per_worker}),
+                                         use_gpu=config.gpus_per_worker > 0, resources_per_worker=_resources(config)),
             run_config=RunConfig(storage_path=str(out / "ray"), name="train"),
         )
         with TensorBoardLog(out / "tensorboard") as tensorboard:
@@ -97,15 +98,25 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
     return TrainResult(history, out)
 
 
-def _check_room(workers: int, cpus_per_worker: float) -> None:
-    """Refuse, rather than wait forever for, workers the cluster has no CPUs for."""
+def _resources(config: TrainConfig) -> dict[str, float]:
+    """What each worker reserves from Ray."""
+    if config.gpus_per_worker > 0:
+        return {"CPU": config.cpus_per_worker, "GPU": config.gpus_per_worker}
+    return {"CPU": config.cpus_per_worker}
+
+
+def _check_room(workers: int, cpus_per_worker: float, gpus_per_worker: float) -> None:
+    """Refuse, rather than wait forever for, workers the cluster has no CPUs or GPUs for."""
     import ray
 
-    have = ray.cluster_resources().get("CPU", 0.0)
-    if workers * cpus_per_worker > have:
-        raise ConfigError(f"{workers} workers x {cpus_per_worker:g} CPUs need {workers * cpus_per_worker:g} CPUs "
-                          f"but the Ray cluster has {have:g}: lower train.cpus_per_worker (e.g. "
-                          f"{have / workers:g}), use fewer parts, or add nodes")
+    resources = ray.cluster_resources()
+    for kind, each in (("CPU", cpus_per_worker), ("GPU", gpus_per_worker)):
+        have = resources.get(kind, 0.0)
+        if workers * each > have:
+            fix = (f"lower train.{kind.lower()}s_per_worker (e.g. {have / workers:g})" if have
+                   else "set train.gpus_per_worker to 0 to train on CPU")
+            raise ConfigError(f"{workers} workers x {each:g} {kind}s need {workers * each:g} {kind}s but the Ray "
+                              f"cluster has {have:g}: {fix}, use fewer parts, or add nodes")
 
 
 def partition_sha(root: str | Path) -> str:

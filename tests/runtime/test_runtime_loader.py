@@ -161,6 +161,17 @@ def test_batch_converts_to_pyg_and_runs_a_model(partitioned):
     assert model(data.x, data.edge_index)[:data.batch_size].shape == (data.batch_size, 4)
 
 
+def test_batch_moves_to_a_device_whole(partitioned):
+    root, servers, _ = partitioned
+    batch = next(iter(_loader(root, servers, 0)))
+    assert batch.to("cpu") is batch
+    moved = batch.to("meta")  # a device every machine has, standing in for a GPU
+    for name in ("x", "y", "edge_index", "n_id"):
+        assert getattr(moved, name).device.type == "meta" and getattr(moved, name).shape == getattr(batch, name).shape
+    assert (moved.batch_size, moved.num_sampled_nodes, moved.num_sampled_edges) == \
+        (batch.batch_size, batch.num_sampled_nodes, batch.num_sampled_edges)
+
+
 def test_server_refuses_ids_it_does_not_own(partitioned):
     root, servers, _ = partitioned
     with pytest.raises(ValueError, match=r"part 0 \(gnndist-.*-part-00000\) does not own global id"):

@@ -33,3 +33,9 @@ def test_more_workers_than_cpus_is_an_error_not_a_hang(tmp_path, capsys, ray_ses
     assert main(["train", "--parts", "4", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "4 workers x 1 CPUs need 4 CPUs but the Ray cluster has 2" in err and "cpus_per_worker" in err
+
+
+def test_gpu_workers_on_a_cluster_without_gpus_is_an_error_not_a_hang(tmp_path, capsys, ray_session):
+    assert main(["train", "--gpus-per-worker", "1", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "2 workers x 1 GPUs need 2 GPUs but the Ray cluster has 0" in err and "gpus_per_worker to 0" in err
