@@ -77,6 +77,7 @@ _TRAIN_FLAGS = {
     "gpus_per_worker": (TrainConfig, "gpus_per_worker"),
     "fanouts": (SamplerConfig, "fanouts"), "batch_size": (SamplerConfig, "batch_size"),
     "cache_fraction": (SamplerConfig, "cache_fraction"), "prefetch": (SamplerConfig, "prefetch"),
+    "same_node_reads": (SamplerConfig, "same_node_reads"),
 }
 
 
@@ -105,6 +106,8 @@ def _add_train(sub) -> None:
     p.add_argument("--seed", type=int, help="training seed (default 0)")
     p.add_argument("--checkpoint-every", type=int, help="save a checkpoint every N epochs (default 5)")
     p.add_argument("--cpus-per-worker", type=float, help="CPUs each worker reserves from Ray (default 1)")
+    p.add_argument("--same-node-reads", action="store_true", default=None,
+                   help="read parts whose servers share a worker's node straight from their files")
     p.add_argument("--gpus-per-worker", type=float,
                    help="GPUs each worker reserves (default 0: CPU and gloo; more: the GPU and NCCL)")
     p.add_argument("--fanouts", type=_ints, help="neighbours per hop (default 10,10; also sets the layer count)")

@@ -290,8 +290,9 @@ def check_files(root: str | Path, manifest: dict, *, verify: bool = False,
 
 
 def load_part(root: str | Path, part: int, *, manifest: dict | None = None, verify: bool = False,
-              mmap_features: bool = True) -> PartArrays:
-    """Load one part's arrays (features memory-mapped read-only unless ``mmap_features=False``).
+              mmap_all: bool = False) -> PartArrays:
+    """Load one part's arrays: the features memory-mapped read-only, the rest read into memory
+    (or, with ``mmap_all``, memory-mapped too).
 
     Always checks the schema and file sizes; ``verify=True`` also checks every sha256.
     """
@@ -305,7 +306,7 @@ def load_part(root: str | Path, part: int, *, manifest: dict | None = None, veri
     for name in PART_FILES:
         meta = entry["files"][f"{name}.npy"]
         path = root / entry["dir"] / f"{name}.npy"
-        mode = "r" if (name == "features" and mmap_features) else None
+        mode = "r" if (name == "features" or mmap_all) else None
         try:
             array = np.load(path, mmap_mode=mode, allow_pickle=False)
         except ValueError as e:

@@ -5,7 +5,9 @@ The trainer of part ``p`` reads its own part from disk (features memory-mapped) 
 nodes whose in-edges it stores (inner nodes, and halo nodes within L-1 hops) locally. Everything
 else goes to the owning part's :class:`~gnndist.runtime.partition_server.PartitionServer`: one
 batched call per owner per hop for sampling, and one per owner for the features of the batch
-(the halo exchange), all owners in parallel. Every wait has a timeout.
+(the halo exchange), all owners in parallel. Every wait has a timeout. With
+``SamplerConfig.same_node_reads`` the parts whose servers share the trainer's Ray node are read
+straight from their memory-mapped files instead, by the same kernels, so the batches are the same.
 """
 
 from __future__ import annotations
@@ -44,6 +46,10 @@ class _Traffic:
     requests: int = 0
     ids: int = 0
     bytes: int = 0
+    # Ids of other parts sampled or fetched straight from their files (same_node_reads), and
+    # the bytes of the feature rows and labels read there.
+    same_node_ids: int = 0
+    same_node_bytes: int = 0
 
 
 class PartView:
@@ -64,6 +70,7 @@ class PartView:
         self.traffic = _Traffic()
         self.cache_fill_bytes = 0
         self.cache_halo_nodes = 0  # the size cache_fraction refers to (see SamplerConfig)
+        self.same_node: dict[int, PartArrays] = {}  # other parts read from their files (same_node_reads)
         # Halo nodes whose in-edges this part stores (hop < L), sorted for lookups.
         n_csc = arrays.halo_indptr.size - 1
         self._halo_order = np.argsort(arrays.halo_ids[:n_csc], kind="stable")
@@ -76,10 +83,16 @@ class PartView:
         manifest = read_manifest(root)
         book = PartitionBook(manifest["offsets"])
         view = cls(part, load_part(root, part, manifest=manifest, verify=verify), book, servers, config.timeout_s)
+        if config.same_node_reads:
+            here = ray.get_runtime_context().get_node_id()
+            view.same_node = {q: load_part(root, q, manifest=manifest, verify=verify, mmap_all=True)
+                              for q, node in enumerate(servers.nodes) if q != part and node == here}
         if config.cache_mb is None and config.cache_fraction is None:
             return view
         lo, hi = book.part_range(part)
         halo = sampling_halo(view.seeds("train"), config.fanouts, view, book.num_nodes, lo, hi)
+        # Rows read from this node's files gain nothing from a copy in the cache.
+        halo = halo[~np.isin(book.owner(halo), list(view.same_node))]
         row_bytes = view.arrays.features.shape[1] * 4 + 8  # a float32 feature row and an int64 label
         size = cache_capacity(halo.size, row_bytes, cache_mb=config.cache_mb, cache_fraction=config.cache_fraction)
         if size:
@@ -163,8 +176,16 @@ class PartView:
                 counts, nbrs = sample_neighbors(self.arrays.halo_indptr, self.arrays.halo_indices,
                                                 self._halo_order[pos[here]], fanout, seed)
                 groups.append((rows[here], counts, nbrs))
-            if not here.all():
-                remote[q] = rows[~here]
+            if here.all():
+                continue
+            rest = rows[~here]
+            if q in self.same_node:  # what the server would do, on the same arrays
+                counts, nbrs = sample_neighbors(self.same_node[q].indptr, self.same_node[q].indices,
+                                                ids[rest] - self.book.part_range(q)[0], fanout, seed)
+                groups.append((rest, counts, nbrs))
+                self.traffic.same_node_ids += int(rest.size)
+            else:
+                remote[q] = rest
         if remote:
             calls = {q: self.servers.handles[q].sample.remote(ids[rows], fanout, seed) for q, rows in remote.items()}
             for q, (counts, nbrs) in self._get(calls).items():
@@ -176,9 +197,18 @@ class PartView:
     # ----------------------------------------------------------------------------- halo exchange
 
     def _fetch_remote(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray, at: np.ndarray) -> None:
-        """Features and labels of ``ids`` (global, none owned here) from their owners, written
-        to rows ``at`` of ``x`` and ``y``."""
+        """Features and labels of ``ids`` (global, none owned here) from their owners (or their
+        files, for parts in ``same_node``), written to rows ``at`` of ``x`` and ``y``."""
         groups = self._by_owner(ids)
+        for q in self.same_node.keys() & groups.keys():
+            rows = groups.pop(q)
+            local = ids[rows] - self.book.part_range(q)[0]
+            copy_rows(x, at[rows], self.same_node[q].features, local)
+            y[at[rows]] = self.same_node[q].labels[local]
+            self.traffic.same_node_ids += int(rows.size)
+            self.traffic.same_node_bytes += int(rows.size) * (x.shape[1] * x.itemsize + y.itemsize)
+        if not groups:
+            return
         calls = {q: self.servers.handles[q].fetch.remote(ids[rows]) for q, rows in groups.items()}
         for q, (xq, yq) in self._get(calls).items():
             copy_rows(x, at[groups[q]], xq, np.arange(xq.shape[0]))
@@ -296,5 +326,6 @@ class DistributedNeighborLoader:
         """Remote traffic so far and the cache's counters."""
         t = self.view.traffic
         return {"remote_requests": t.requests, "remote_ids": t.ids, "remote_bytes": t.bytes,
+                "same_node_ids": t.same_node_ids, "same_node_bytes": t.same_node_bytes,
                 "cache_fill_bytes": self.view.cache_fill_bytes, "cache_halo_nodes": self.view.cache_halo_nodes,
                 **self.view.cache.stats()}

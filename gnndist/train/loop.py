@@ -163,6 +163,12 @@ def _timed_allreduce(seconds, bucket):  # unannotated: DDP refuses string annota
     return done
 
 
+def _bytes_moved(view: PartView) -> torch.Tensor:
+    """This worker's bytes so far from other parts: through their servers, and read from their
+    files on this node (``SamplerConfig.same_node_reads``)."""
+    return torch.tensor([view.traffic.bytes, view.traffic.same_node_bytes], dtype=torch.int64)
+
+
 def _phase_means(seconds: dict[str, float], device: torch.device) -> dict[str, float]:
     """Each phase's seconds averaged over the workers."""
     t = _all_reduce_sum(torch.tensor([seconds[p] for p in PHASES], dtype=torch.float64), device)
@@ -218,7 +224,7 @@ def train_worker(cfg: dict) -> None:
     for epoch in range(start, config.epochs):
         total = torch.zeros(2, dtype=torch.float64)
         seconds.update(dict.fromkeys(PHASES, 0.0))
-        built = dict(loader.seconds)
+        built, moved = dict(loader.seconds), _bytes_moved(view)
         epoch_start = time.perf_counter()
         for step in range(steps):
             waited = time.perf_counter()
@@ -240,8 +246,10 @@ def train_worker(cfg: dict) -> None:
         for phase in ("sample", "fetch"):
             seconds[phase] = loader.seconds[phase] - built[phase]
         total = _all_reduce_sum(total, device)
+        moved = _all_reduce_sum(_bytes_moved(view) - moved, device)
         record = {"epoch": epoch, "loss": float(total[0] / max(total[1], 1)), "steps": steps,
-                  "epoch_s": round(epoch_s, 4), "phases": _phase_means(seconds, device)}
+                  "epoch_s": round(epoch_s, 4), "phases": _phase_means(seconds, device),
+                  "remote_bytes": int(moved[0]), "same_node_bytes": int(moved[1])}
         eval_start = time.perf_counter()
         if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
             record.update(_evaluate(model, view, sampler, "val", metrics, device))

@@ -122,6 +122,30 @@ def test_a_cache_of_the_whole_sampling_halo_serves_every_remote_row(partitioned)
     assert stats["cached_nodes"] == stats["cache_halo_nodes"] and stats["misses"] == 0 and stats["hits"] > 0
 
 
+def test_same_node_reads_give_the_same_batches_without_calling_the_servers(partitioned, graph):
+    root, servers, _ = partitioned
+    row_bytes = graph.feature_dim * 4 + 8  # a float32 feature row and an int64 label
+    for part in range(servers.num_parts):
+        via_servers = list(_loader(root, servers, part))
+        before = servers.stats()
+        loader = _loader(root, servers, part, same_node_reads=True)
+        assert sorted(loader.view.same_node) == [q for q in range(servers.num_parts) if q != part]  # one node
+        batches = list(loader)
+        assert servers.stats() == before  # no server was asked anything
+        assert len(batches) == len(via_servers) > 0
+        for x, y in zip(via_servers, batches, strict=True):
+            assert x.n_id.equal(y.n_id) and x.edge_index.equal(y.edge_index)
+            assert x.x.equal(y.x) and x.y.equal(y.y)
+        lo, hi = loader.view.book.part_range(part)
+        other = sum(int(((b.n_id < lo) | (b.n_id >= hi)).sum()) for b in batches)
+        stats = loader.stats()
+        assert stats["remote_requests"] == stats["remote_bytes"] == 0
+        assert stats["same_node_bytes"] == other * row_bytes and stats["same_node_ids"] >= other > 0
+    # rows this node reads from its own files are not cached
+    cached = _loader(root, servers, 0, same_node_reads=True, cache_fraction=1.0)
+    assert cached.view.cache_halo_nodes == 0 and cached.view.cache.ids.size == 0
+
+
 def test_cache_warmup_passes_over_the_training_seeds(partitioned):
     root, servers, _ = partitioned
     view = PartView.open(str(root), 0, servers, SamplerConfig())

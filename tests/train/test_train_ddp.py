@@ -92,3 +92,15 @@ def test_resume_ends_where_an_uninterrupted_run_ends(cora_parts, tmp_path):
     whole = torch.load(tmp_path / "whole" / "params-rank00000.pt", weights_only=True)
     cut = torch.load(tmp_path / "cut" / "params-rank00000.pt", weights_only=True)
     assert all(torch.equal(whole[k], cut[k]) for k in whole)
+
+
+def test_same_node_reads_train_exactly_as_server_calls_do(cora_parts, tmp_path):
+    config = TrainConfig(epochs=2, hidden=16, eval_every=2)
+    params = {}
+    for direct in (False, True):
+        sampler = SamplerConfig(fanouts=(5, 5), batch_size=32, same_node_reads=direct)
+        result = train(None, cora_parts, config=config, sampler=sampler, out_dir=tmp_path / str(direct))
+        params[direct] = torch.load(tmp_path / str(direct) / "params-rank00000.pt", weights_only=True)
+        moved = [(r["remote_bytes"], r["same_node_bytes"]) for r in result.history]
+        assert all((remote == 0) == direct and (same_node > 0) == direct for remote, same_node in moved), moved
+    assert all(torch.equal(params[False][k], params[True][k]) for k in params[False])
