@@ -3,8 +3,9 @@
 2 workers (one thread each), against PyG's NeighborLoader + GraphSAGE in one process with 2 torch
 threads, in the same run; gnndist with 1 worker is also run confined to one core, the share of the
 machine each of the 2 workers has; also one batch's forward + backward (1 thread) of PyG's GraphSAGE,
-untrimmed and trimmed, and of gnndist's. The machine is shared: gnndist's 1- and 2-worker runs take
-turns for --rounds rounds and each reports its least disturbed round (all rounds are recorded).
+untrimmed and trimmed, and of gnndist's. The 2 workers run twice: calling each other's partition
+server, and with same-node reads (each reads the other part from its files). The machine is shared:
+gnndist's runs take turns for --rounds rounds and each reports its least disturbed round (all rounds are recorded).
 
 Needs the benchmark environment (`make bench-env`: PyG's NeighborLoader needs torch-sparse);
 without it the PyG rows record the import error and gnndist is still measured.
@@ -75,12 +76,13 @@ def _partition(graph, label: str, parts: int, workdir: Path) -> Path:
     return root
 
 
-def _gnndist(graph, label: str, root: Path, parts: int, epochs: int, out_dir: Path) -> dict:
+def _gnndist(graph, label: str, root: Path, parts: int, epochs: int, out_dir: Path, same_node_reads: bool) -> dict:
     """One training run; epoch_s is the median of its timed epochs (robust to one disturbed epoch)."""
     from gnndist.train.trainer import train
 
     config = replace(TRAIN, epochs=epochs, eval_every=epochs, checkpoint_every=epochs)
-    sampler = SamplerConfig(fanouts=FANOUTS, batch_size=BATCH, prefetch=2, timeout_s=600)
+    sampler = SamplerConfig(fanouts=FANOUTS, batch_size=BATCH, prefetch=2, timeout_s=600,
+                            same_node_reads=same_node_reads)
     start = time.perf_counter()
     result = train(None, root, config=config, sampler=sampler, out_dir=out_dir)
     wall = time.perf_counter() - start
@@ -88,10 +90,13 @@ def _gnndist(graph, label: str, root: Path, parts: int, epochs: int, out_dir: Pa
     epoch_s = float(np.median([r["epoch_s"] for r in timed]))
     phases = {p: float(np.median([r["phases"][p] for r in timed])) for p in timed[0]["phases"]}
     seeds = int(graph.train_mask.sum())
-    return {"graph": label, "contender": "gnndist", "parts": parts, "workers": parts, "threads_per_worker": 1,
+    contender = "gnndist_same_node" if same_node_reads else "gnndist"
+    return {"graph": label, "contender": contender, "parts": parts, "workers": parts, "threads_per_worker": 1,
             "epochs": epochs, "epoch_s": epoch_s, "seeds_per_s": seeds / epoch_s, "phases_s": phases,
             "steps_per_epoch": result.history[-1]["steps"], "test_acc": result.test_acc,
             "val_acc": result.history[-1].get("val_acc"), "eval_s": result.history[-1].get("eval_s"),
+            "remote_bytes_per_epoch": float(np.median([r["remote_bytes"] for r in timed])),
+            "same_node_bytes_per_epoch": float(np.median([r["same_node_bytes"] for r in timed])),
             "run_wall_s": wall, "history": result.history}
 
 
@@ -102,18 +107,23 @@ def _best_round(rows: list[dict]) -> dict:
     return best
 
 
+# (parts = workers, same_node_reads): one worker; two calling each other's server; two reading
+# each other's part from its files (one machine, so the other part's server shares their node).
+RUNS = ((1, False), (2, False), (2, True))
+
+
 def _gnndist_rounds(graph, label: str, epochs: int, rounds: int, workdir: Path,
-                    workers: tuple[int, ...] = (1, 2)) -> list[dict]:
-    """gnndist with each number of ``workers``, ``rounds`` times, the worker counts taking turns so
-    that a busy spell on the machine falls on all of them; one row each: its best round."""
-    roots = {parts: _partition(graph, label, parts, workdir) for parts in workers}
-    runs = {parts: [] for parts in workers}
+                    runs: tuple[tuple[int, bool], ...] = RUNS) -> list[dict]:
+    """gnndist in each of ``runs``, ``rounds`` times, the runs taking turns so that a busy spell on
+    the machine falls on all of them; one row each: its best round."""
+    roots = {parts: _partition(graph, label, parts, workdir) for parts in dict.fromkeys(p for p, _ in runs)}
+    done = {run: [] for run in runs}
     for r in range(rounds):
-        for parts in workers:
-            out_dir = workdir / f"run-{label}-{parts}-{r}"
-            runs[parts].append(_gnndist(graph, label, roots[parts], parts, epochs, out_dir))
-            print(json.dumps({k: v for k, v in runs[parts][-1].items() if k != "history"}), flush=True)
-    return [_best_round(runs[parts]) for parts in workers]
+        for parts, same_node in runs:
+            out_dir = workdir / f"run-{label}-{parts}-{int(same_node)}-{r}"
+            done[parts, same_node].append(_gnndist(graph, label, roots[parts], parts, epochs, out_dir, same_node))
+            print(json.dumps({k: v for k, v in done[parts, same_node][-1].items() if k != "history"}), flush=True)
+    return [_best_round(done[run]) for run in runs]
 
 
 def _pyg(graph, label: str, epochs: int) -> dict:
@@ -339,14 +349,15 @@ def _compare(results: list[dict]) -> dict:
     summary = {}
     for label in dict.fromkeys(r["graph"] for r in results):
         rows = {(r["contender"], r.get("workers")): r for r in results if r["graph"] == label}
-        one, two = rows.get(("gnndist", 1)), rows.get(("gnndist", 2))
-        entry = {"scaling_efficiency": two["seeds_per_s"] / (2 * one["seeds_per_s"])}
+        one, two, same_node = rows[("gnndist", 1)], rows[("gnndist", 2)], rows[("gnndist_same_node", 2)]
+        entry = {"scaling_efficiency": two["seeds_per_s"] / (2 * one["seeds_per_s"]),
+                 "scaling_efficiency_same_node_reads": same_node["seeds_per_s"] / (2 * one["seeds_per_s"])}
         if ("gnndist_one_core", 1) in rows:
             entry["scaling_efficiency_one_core_per_worker"] = (
                 two["seeds_per_s"] / (2 * rows[("gnndist_one_core", 1)]["seeds_per_s"]))
         if "seeds_per_s" in rows.get(("pyg", 1), {}):
-            for workers, row in ((1, one), (2, two)):
-                entry[f"gnndist_{workers}w_vs_pyg"] = row["seeds_per_s"] / rows[("pyg", 1)]["seeds_per_s"]
+            for name, row in (("1w", one), ("2w", two), ("2w_same_node_reads", same_node)):
+                entry[f"gnndist_{name}_vs_pyg"] = row["seeds_per_s"] / rows[("pyg", 1)]["seeds_per_s"]
         summary[label] = entry
     return summary
 
@@ -384,7 +395,7 @@ def main() -> None:
         (nodes, edges), n = sizes[0], epochs[0]
         graph, label = _graph(nodes, edges)
         with tempfile.TemporaryDirectory() as tmp:
-            [row] = _gnndist_rounds(graph, label, n, rounds[0], Path(tmp), workers=(1,))
+            [row] = _gnndist_rounds(graph, label, n, rounds[0], Path(tmp), runs=((1, False),))
         row.update(contender="gnndist_one_core", cpus=sorted(os.sched_getaffinity(0)))
         args.out.write_text(json.dumps(row))
         return
@@ -417,11 +428,13 @@ def main() -> None:
     summary = _compare(results)
     goals = {f"{name}_{label}": {"value": s[name], "at_least": GOAL_SCALING, "met": s[name] >= GOAL_SCALING}
              for label, s in summary.items()
-             for name in ("scaling_efficiency", "scaling_efficiency_one_core_per_worker") if name in s}
-    two = next((r for r in results if r["graph"] == "100k" and r.get("workers") == 2), None)
-    if two:
-        goals["epoch_s_100k_2_workers"] = {"value": two["epoch_s"], "at_most": GOAL_EPOCH_S_100K,
-                                           "met": two["epoch_s"] <= GOAL_EPOCH_S_100K}
+             for name in ("scaling_efficiency", "scaling_efficiency_same_node_reads",
+                          "scaling_efficiency_one_core_per_worker") if name in s}
+    for contender, suffix in (("gnndist", ""), ("gnndist_same_node", "_same_node_reads")):
+        two = next((r for r in results if r["graph"] == "100k" and r["contender"] == contender), None)
+        if two:
+            goals[f"epoch_s_100k_2_workers{suffix}"] = {"value": two["epoch_s"], "at_most": GOAL_EPOCH_S_100K,
+                                                        "met": two["epoch_s"] <= GOAL_EPOCH_S_100K}
     write_results(args.out, {
         "benchmark": "train", "model": "sage", "hidden": HIDDEN, "layers": len(FANOUTS), "fanouts": list(FANOUTS),
         "batch_size": BATCH, "dropout": TRAIN.dropout, "lr": TRAIN.lr, "weight_decay": TRAIN.weight_decay,
@@ -431,9 +444,11 @@ def main() -> None:
         "note": "epoch_s: wall seconds of one epoch's training steps (sampling included, evaluation not), the "
                 "median over the epochs after the first; seeds_per_s: training seeds (8% of nodes) / epoch_s. "
                 "gnndist: Ray with 2 CPUs, one worker per METIS part, one torch thread each; phases_s from its "
-                "metrics log (averaged over workers, median over epochs); the 1- and 2-worker runs take turns "
+                "metrics log (averaged over workers, median over epochs); the gnndist runs take turns "
                 "for `rounds` rounds and each row is its fastest round (rounds_epoch_s: every round), since the "
-                "machine is shared and a busy spell slows whichever run it falls on. PyG: one process, "
+                "machine is shared and a busy spell slows whichever run it falls on. gnndist_same_node: the 2-worker "
+                "run with sampler.same_node_reads, each worker reading the other part from its files (both parts' "
+                "servers share the one node) instead of calling its server. PyG: one process, "
                 "NeighborLoader over the whole graph, 2 torch threads, "
                 "the model on the plain batch. Test accuracy (sampled with the training fanouts, after the given "
                 "epochs only): gnndist over all test nodes (90% of the graph), PyG over a fixed random 20,000 of "
