@@ -1,6 +1,7 @@
 """Sampler benchmark: seeds per second of complete mini-batches (structure, features, labels) from
 gnndist's distributed loader, against PyG's NeighborLoader over the whole graph in one process
-with the same total threads, in the same run; remote bytes per epoch with and without the cache.
+with the same total threads, in the same run; remote bytes per epoch with and without the cache;
+and the loader with same-node reads (each trainer reads the other parts from their files).
 
 For the cached runs it also records what any static cache of the same size could do on the very
 batches of the timed epoch: the bound C/R (cached rows over distinct remote rows per batch, reached
@@ -75,7 +76,7 @@ class _Trainer:
         stats = loader.stats()
         # Counters are cumulative: report the timed epoch alone.
         epoch = {k: stats[k] - warm[k] for k in ("remote_requests", "remote_ids", "remote_bytes", "hits", "misses",
-                                                 "bytes_saved")}
+                                                 "bytes_saved", "same_node_ids", "same_node_bytes")}
         epoch["hit_rate"] = epoch["hits"] / max(epoch["hits"] + epoch["misses"], 1)
         epoch.update({f"{phase}_s": loader.seconds[phase] - warm_s[phase] for phase in warm_s})
         return {"part": part, "seeds": seeds, "batches": len(loader), "wall_s": wall, "open_s": open_s,
@@ -98,6 +99,7 @@ def _gnndist(root: Path, parts: int, config: SamplerConfig) -> dict:
     lookups = hits + sum(r["misses"] for r in rows)  # distinct remote rows, summed over the batches
     result = {"seeds_per_s": seeds / wall, "epoch_wall_s": wall, "seeds": seeds,
               "remote_bytes_per_epoch": sum(r["remote_bytes"] for r in rows),
+              "same_node_bytes_per_epoch": sum(r["same_node_bytes"] for r in rows),
               "remote_rows_per_batch": lookups / sum(r["batches"] for r in rows),
               "open_s": max(r["open_s"] for r in rows),
               "cache_fill_bytes": sum(r["cache_fill_bytes"] for r in rows),
@@ -167,7 +169,8 @@ def _bench_graph(nodes: int, edges: int, parts_list: list[int], workdir: Path, p
         root = workdir / f"{label}-{parts}"
         write_partitions(graph, make_partitioner(pconfig).assign(graph), pconfig, root, force=True)
         for name, cfg in (("gnndist", config),
-                          ("gnndist_cache10", dataclasses.replace(config, cache_fraction=CACHE_FRACTION))):
+                          ("gnndist_cache10", dataclasses.replace(config, cache_fraction=CACHE_FRACTION)),
+                          ("gnndist_same_node", dataclasses.replace(config, same_node_reads=True))):
             row = {"graph": label, "contender": name, "parts": parts, "threads": THREADS, **_gnndist(root, parts, cfg)}
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "per_part"}), flush=True)
@@ -206,7 +209,10 @@ def main() -> None:
                 "process with 2 torch threads, first 40 batches. remote_bytes_per_epoch excludes the one-off "
                 "traffic of choosing and filling the cache (cache_fill_bytes: the sampling-halo search, the "
                 "warm-up batches' sampling and the fill). Other jobs shared this 2-core machine during the run: "
-                "timings vary up to 2x between runs, byte counts and hit rates do not.",
+                "timings vary up to 2x between runs, byte counts and hit rates do not. gnndist_same_node: "
+                "sampler.same_node_reads, each trainer reading the other parts from their files (every server "
+                "shares the one node) instead of calling their servers; same_node_bytes_per_epoch: the feature "
+                "rows and labels it read there.",
         "cache": f"gnndist_cache10 caches {CACHE_FRACTION:.0%} of each part's sampling halo (cache_halo_nodes: the "
                  "remote nodes within len(fanouts) in-hops of the part's training seeds, every node a batch can "
                  "fetch; halo_1hop_nodes is the partition's 1-hop halo), ranked by draws in warm-up batches "
