@@ -31,6 +31,7 @@ import torch
 from results_io import write_results
 
 from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig
+from gnndist.runtime.memory import keep_freed_memory
 from gnndist.sources import load_graph
 from partitioners import make_partitioner
 from partitioners.writer import write_partitions
@@ -59,6 +60,7 @@ class _Trainer:
         from gnndist.runtime.loader import DistributedNeighborLoader, PartView
 
         torch.set_num_threads(1)
+        keep_freed_memory()  # as a training worker does
         start = time.perf_counter()
         view = PartView.open(root, part, servers, config)
         open_s = time.perf_counter() - start
@@ -186,6 +188,7 @@ def main() -> None:
     args = parser.parse_args()
     from gnndist.runtime.cluster import init_ray
 
+    keep_freed_memory()  # PyG's loader runs here: the same malloc settings as gnndist's trainers
     init_ray(num_cpus=THREADS)
     results = []
     with tempfile.TemporaryDirectory() as tmp:

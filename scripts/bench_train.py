@@ -45,6 +45,7 @@ import torch.nn.functional as F
 from results_io import write_results
 
 from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig, TrainConfig
+from gnndist.runtime.memory import keep_freed_memory
 from gnndist.sampling.neighbor import CSCProvider, sample_khop
 from gnndist.sources import load_graph
 from gnndist.train.models import build_model
@@ -377,6 +378,7 @@ def main() -> None:
                              "core at the same time (the first size)")
     parser.add_argument("--one-core-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    keep_freed_memory()  # PyG and the one-batch steps run here: the malloc settings of gnndist's workers
     sizes = [tuple(int(v) for v in size.split(":")) for size in args.sizes.split(",")]
     per_size = {}
     defaults = {"epochs": (8, 2), "rounds": (3, 1)}  # (below 1M nodes, from 1M): a 1M epoch takes minutes

@@ -12,6 +12,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.format import PartArrays, load_part, read_manifest
+from gnndist.runtime.memory import keep_freed_memory
 from gnndist.runtime.rows import copy_rows
 from gnndist.sampling import sample_neighbors
 
@@ -38,6 +39,7 @@ class PartitionServer:
         self._counters = {"requests": 0, "ids": 0, "bytes": 0}
 
     def start(self) -> dict:
+        keep_freed_memory()  # every reply allocates its arrays afresh
         manifest = read_manifest(self.root)
         self._arrays = load_part(self.root, self.part, manifest=manifest, verify=self.verify)
         self._lo, self._hi = PartitionBook(manifest["offsets"]).part_range(self.part)

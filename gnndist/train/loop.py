@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import ray.train
 import ray.train.torch
 import torch
@@ -24,6 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from gnndist.config import SamplerConfig, TrainConfig
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView
+from gnndist.runtime.memory import keep_freed_memory
 from gnndist.sampling.batch import MiniBatch
 from gnndist.train import checkpoint
 from gnndist.train.metrics import Metric
@@ -179,6 +181,7 @@ def train_worker(cfg: dict) -> None:
     """Ray Train entry point. ``cfg``: root, servers, server_nodes, sampler, train, model_factory,
     loss_fn, metrics, out_dir, partition_sha, resume_epoch (the checkpoint to go on from, or None)."""
     torch.set_num_threads(1)
+    keep_freed_memory()
     sampler: SamplerConfig = cfg["sampler"]
     config: TrainConfig = cfg["train"]
     loss_fn: Callable = cfg["loss_fn"] or F.cross_entropy
@@ -197,6 +200,10 @@ def train_worker(cfg: dict) -> None:
     loader = DistributedNeighborLoader(view, view.seeds("train"), sampler)
     torch.manual_seed(config.seed)  # the same initial parameters everywhere (DDP also broadcasts rank 0's)
     model = ray.train.torch.prepare_model(cfg["model_factory"]())  # on the worker's GPU, if it has one
+    # Then a stream of its own for each part's dropout: with the one seed everywhere, every worker
+    # drew the same masks, the seeds of all the step's batches dropped alike, and the step's
+    # gradient averaged less noise away than one process's batch of the same seeds does.
+    torch.manual_seed(int(np.random.SeedSequence([config.seed, part]).generate_state(1, np.uint64)[0] >> 1))
     device = ray.train.torch.get_device()
     seconds = dict.fromkeys(PHASES, 0.0)
     if isinstance(model, DistributedDataParallel):

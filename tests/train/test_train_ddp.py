@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -67,6 +69,32 @@ def test_a_custom_model_factory(cora_parts, tmp_path):
     assert scores["test_acc"] == last["test_acc"] and scores["test_f1"] == last["test_f1"]
     with pytest.raises(CheckpointError, match="custom model"):
         evaluate(None, tmp_path)
+
+
+def test_each_worker_draws_its_own_dropout_masks(cora_parts, tmp_path):
+    draws = tmp_path / "draws"
+    draws.mkdir()
+
+    class Noisy(torch.nn.Module):
+        """Records, per worker process, what a dropout mask would draw from torch's generator."""
+
+        def __init__(self):
+            super().__init__()
+            from torch_geometric.nn import SAGEConv
+
+            self.conv = SAGEConv(1433, 7)
+
+        def forward(self, x, edge_index):
+            if self.training:
+                with open(draws / f"{os.getpid()}.txt", "a") as f:
+                    f.write(f"{torch.rand(()).item()!r}\n")
+            return self.conv(x, edge_index)
+
+    train(Noisy, cora_parts, config=TrainConfig(epochs=2), sampler=SamplerConfig(fanouts=(5,), batch_size=32),
+          out_dir=tmp_path / "run")
+    streams = [path.read_text().split() for path in draws.iterdir()]
+    assert len(streams) == 2 and all(len(stream) == 6 for stream in streams)  # 140 seeds / 2 parts / 32, x 2 epochs
+    assert not set(streams[0]) & set(streams[1])
 
 
 def test_the_custom_model_example_runs(ray_session, tmp_path):
