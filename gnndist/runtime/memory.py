@@ -5,7 +5,7 @@ features, a hidden layer of 46,928 x 128 floats). glibc serves allocations above
 threshold (at most 32 MiB, lower until a first free raises it) with fresh ``mmap`` pages and
 unmaps them on free, and it trims the top of its heap once enough is free: either way the next
 step touches new pages, and each page costs a fault that zero-fills it. Measured on the 100k
-benchmark's step: 9,000-15,000 faults and 25-40 ms of system time in a 200-270 ms step,
+benchmark's step: 6,000-20,000 faults and up to 58 ms of system time in a 200-310 ms step,
 sometimes none, as glibc's dynamic threshold moved. With mmap off and trimming off, freed blocks
 go back to malloc's free lists and the next step reuses them: no faults after the first step. The
 process then keeps its peak footprint, as PyTorch's CUDA caching allocator does on a GPU.
