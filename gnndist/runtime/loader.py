@@ -15,8 +15,9 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +31,7 @@ from gnndist.partition.csc import merge_segments
 from gnndist.partition.format import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, PartArrays, load_part, read_manifest
 from gnndist.runtime.partition_server import ServerGroup
 from gnndist.runtime.rows import copy_rows
+from gnndist.runtime.shm import ReplyBuffer, fetch_layout, sample_layout, shm_available
 from gnndist.sampling import sample_khop, sample_neighbors
 from gnndist.sampling.batch import MiniBatch
 from gnndist.sampling.cache import AccessCounter, FeatureCache, cache_capacity, hottest_halo_nodes, sampling_halo
@@ -71,6 +73,8 @@ class PartView:
         self.cache_fill_bytes = 0
         self.cache_halo_nodes = 0  # the size cache_fraction refers to (see SamplerConfig)
         self.same_node: dict[int, PartArrays] = {}  # other parts read from their files (same_node_reads)
+        # Shared-memory reply buffers for the servers on this node that are called (see runtime/shm.py).
+        self.replies: dict[int, ReplyBuffer] = {}
         # Halo nodes whose in-edges this part stores (hop < L), sorted for lookups.
         n_csc = arrays.halo_indptr.size - 1
         self._halo_order = np.argsort(arrays.halo_ids[:n_csc], kind="stable")
@@ -83,10 +87,12 @@ class PartView:
         manifest = read_manifest(root)
         book = PartitionBook(manifest["offsets"])
         view = cls(part, load_part(root, part, manifest=manifest, verify=verify), book, servers, config.timeout_s)
+        here = ray.get_runtime_context().get_node_id()
+        beside = [q for q, node in enumerate(servers.nodes) if q != part and node == here]
         if config.same_node_reads:
-            here = ray.get_runtime_context().get_node_id()
-            view.same_node = {q: load_part(root, q, manifest=manifest, verify=verify, mmap_all=True)
-                              for q, node in enumerate(servers.nodes) if q != part and node == here}
+            view.same_node = {q: load_part(root, q, manifest=manifest, verify=verify, mmap_all=True) for q in beside}
+        elif shm_available():
+            view.replies = {q: ReplyBuffer() for q in beside}
         if config.cache_mb is None and config.cache_fraction is None:
             return view
         lo, hi = book.part_range(part)
@@ -152,6 +158,36 @@ class PartView:
         self.traffic.requests += len(calls)
         return dict(zip(calls, results, strict=True))
 
+    def _call(self, held: ExitStack, requests: dict[int, np.ndarray], method: str, layout: Callable | None,
+              *args) -> dict[int, list[np.ndarray]]:
+        """Call ``method(ids, *args)`` of each owner part ``q`` in ``requests`` (``q -> ids``),
+        all in parallel, and return their replies' arrays. An owner on this node with a reply
+        buffer gets ``method_into`` instead, its messages laid out by ``layout(n)``; its reply
+        arrays are views of the buffer, which stays locked in ``held``."""
+        calls, layouts = {}, {}
+        try:
+            for q, ids_q in sorted(requests.items()):  # buffers are always locked in one order
+                server, buffer = self.servers.handles[q], self.replies.get(q) if layout else None
+                if buffer is None:
+                    calls[q] = getattr(server, method).remote(ids_q, *args)
+                    continue
+                held.enter_context(buffer.lock)
+                layouts[q] = layout(ids_q.size)
+                calls[q] = getattr(server, f"{method}_into").remote(*buffer.request(ids_q, layouts[q]), ids_q.size,
+                                                                    *args)
+            answers = self._get(calls)
+        finally:
+            for q in layouts:
+                self.replies[q].served()
+        replies = {}
+        for q, answer in answers.items():
+            if q in layouts:  # an ``_into`` call answers how many elements of its last section it wrote
+                *head, last = self.replies[q].reply(layouts[q])
+                replies[q] = [*head, last[:answer]]
+            else:
+                replies[q] = list(answer)
+        return replies
+
     def _by_owner(self, ids: np.ndarray) -> dict[int, np.ndarray]:
         """Positions in ``ids`` grouped by owner part (owners with no ids left out)."""
         owners = self.book.owner(ids)
@@ -186,13 +222,16 @@ class PartView:
                 self.traffic.same_node_ids += int(rest.size)
             else:
                 remote[q] = rest
-        if remote:
-            calls = {q: self.servers.handles[q].sample.remote(ids[rows], fanout, seed) for q, rows in remote.items()}
-            for q, (counts, nbrs) in self._get(calls).items():
+        if not remote:
+            return merge_segments(ids.size, groups)
+        with ExitStack() as held:  # the replies may be views of reply buffers: merged before they are released
+            layout = (lambda n: sample_layout(n, fanout)) if fanout >= 0 else None
+            replies = self._call(held, {q: ids[rows] for q, rows in remote.items()}, "sample", layout, fanout, seed)
+            for q, (counts, nbrs) in replies.items():
                 groups.append((remote[q], counts, nbrs))
                 self.traffic.ids += int(remote[q].size)
                 self.traffic.bytes += int(counts.nbytes + nbrs.nbytes)
-        return merge_segments(ids.size, groups)
+            return merge_segments(ids.size, groups)
 
     # ----------------------------------------------------------------------------- halo exchange
 
@@ -209,12 +248,15 @@ class PartView:
             self.traffic.same_node_bytes += int(rows.size) * (x.shape[1] * x.itemsize + y.itemsize)
         if not groups:
             return
-        calls = {q: self.servers.handles[q].fetch.remote(ids[rows]) for q, rows in groups.items()}
-        for q, (xq, yq) in self._get(calls).items():
-            copy_rows(x, at[groups[q]], xq, np.arange(xq.shape[0]))
-            y[at[groups[q]]] = yq
-            self.traffic.ids += int(groups[q].size)
-            self.traffic.bytes += int(xq.nbytes + yq.nbytes)
+        dim = x.shape[1]
+        with ExitStack() as held:
+            replies = self._call(held, {q: ids[rows] for q, rows in groups.items()}, "fetch",
+                                 lambda n: fetch_layout(n, dim))
+            for q, (xq, yq) in replies.items():
+                copy_rows(x, at[groups[q]], xq.reshape(-1, dim), np.arange(yq.size))
+                y[at[groups[q]]] = yq
+                self.traffic.ids += int(groups[q].size)
+                self.traffic.bytes += int(xq.nbytes + yq.nbytes)
 
     def _fetch_remote_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of ``ids`` (global, none owned here), fetched from their owners."""

@@ -14,6 +14,7 @@ from gnndist.partition.book import PartitionBook
 from gnndist.partition.format import PartArrays, load_part, read_manifest
 from gnndist.runtime.memory import keep_freed_memory
 from gnndist.runtime.rows import copy_rows
+from gnndist.runtime.shm import ReplyMaps, fetch_layout, sample_layout
 from gnndist.sampling import sample_neighbors
 
 
@@ -37,6 +38,7 @@ class PartitionServer:
         self._arrays: PartArrays | None = None
         self._lo = self._hi = 0
         self._counters = {"requests": 0, "ids": 0, "bytes": 0}
+        self._replies = ReplyMaps()
 
     def start(self) -> dict:
         keep_freed_memory()  # every reply allocates its arrays afresh
@@ -67,12 +69,33 @@ class PartitionServer:
         self._count(rows, x, y)
         return x, y
 
+    def fetch_into(self, client: str, path: str, capacity: int, n: int) -> int:
+        """:meth:`fetch` through the shared-memory buffer ``path`` of a trainer on this node (see
+        ``gnndist.runtime.shm``): reads the ``n`` requested ids there and writes the reply after
+        them (``fetch_layout``); returns ``n``."""
+        dim = self._arrays.features.shape[1]
+        ids, x, y = self._replies.sections(client, path, capacity, fetch_layout(n, dim))
+        rows = self._local(ids)
+        copy_rows(x.reshape(n, dim), np.arange(n), self._arrays.features, rows)
+        np.take(self._arrays.labels, rows, out=y)
+        self._count(rows, x, y)
+        return n
+
     def sample(self, ids: np.ndarray, fanout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Neighbour samples of global ids this part owns (contract of ``sample_neighbors``)."""
         rows = self._local(ids)
         counts, neighbors = sample_neighbors(self._arrays.indptr, self._arrays.indices, rows, fanout, seed)
         self._count(rows, counts, neighbors)
         return counts, neighbors
+
+    def sample_into(self, client: str, path: str, capacity: int, n: int, fanout: int, seed: int) -> int:
+        """:meth:`sample` (``fanout >= 0``) through a trainer's shared-memory buffer, as
+        :meth:`fetch_into` (``sample_layout``); returns the number of neighbours written."""
+        ids, counts_out, neighbors_out = self._replies.sections(client, path, capacity, sample_layout(n, fanout))
+        counts, neighbors = self.sample(ids, fanout, seed)
+        counts_out[:] = counts
+        neighbors_out[:neighbors.size] = neighbors
+        return int(neighbors.size)
 
     def stats(self) -> dict:
         """Requests, ids and bytes served so far."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import ray
@@ -9,6 +11,16 @@ import ray
 from gnndist.config import SamplerConfig
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView, RemoteError
 from gnndist.runtime.partition_server import launch_servers
+from gnndist.runtime.shm import (
+    PREFIX,
+    SHM_DIR,
+    ReplyBuffer,
+    ReplyMaps,
+    fetch_layout,
+    message_bytes,
+    sample_layout,
+    shm_available,
+)
 
 
 def _loader(root, servers, part, split="train", **kw):
@@ -244,3 +256,89 @@ def test_an_unresponsive_server_times_out_with_a_clear_error(partitioned):
         next(iter(loader))
     for handle in hanging.handles[1:]:
         ray.kill(handle)
+
+
+needs_shm = pytest.mark.skipif(not shm_available(), reason="no /dev/shm on this machine")
+
+
+def _reply_files() -> list:
+    return list(SHM_DIR.glob(f"{PREFIX}{os.getpid()}-*"))
+
+
+@needs_shm
+def test_replies_through_shared_memory_equal_replies_through_the_object_store(partitioned):
+    root, servers, _ = partitioned
+    for part in range(servers.num_parts):
+        shm = _loader(root, servers, part)
+        assert sorted(shm.view.replies) == [q for q in range(servers.num_parts) if q != part]  # one node
+        store = _loader(root, servers, part)
+        store.view.replies = {}  # what a trainer on another node gets
+        a, b = list(shm), list(store)
+        assert len(a) == len(b) > 0
+        for x, y in zip(a, b, strict=True):
+            assert x.n_id.equal(y.n_id) and x.edge_index.equal(y.edge_index) and x.x.equal(y.x) and x.y.equal(y.y)
+        assert all(buffer.capacity > 0 for buffer in shm.view.replies.values())  # each was used
+        assert shm.stats()["remote_bytes"] == store.stats()["remote_bytes"] > 0
+        assert shm.stats()["remote_requests"] == store.stats()["remote_requests"]
+    assert not _reply_files()  # each file is unlinked once its server has it mapped
+
+
+@needs_shm
+def test_a_server_follows_its_client_to_a_grown_reply_buffer(partitioned, graph):
+    root, servers, new_to_old = partitioned
+    lo, hi = PartView.open(str(root), 1, servers, SamplerConfig()).book.part_range(1)
+    buffer, dim = ReplyBuffer(), graph.feature_dim
+    for ids in (np.arange(lo, lo + 5), np.arange(lo, hi).repeat(10**6 // (hi - lo))):  # the second needs a bigger file
+        layout = fetch_layout(ids.size, dim)
+        args = buffer.request(ids, layout)
+        assert args[2] >= message_bytes(layout)
+        try:
+            n = ray.get(servers.handles[1].fetch_into.remote(*args, ids.size))
+        finally:
+            buffer.served()
+        x, y = buffer.reply(layout)
+        assert n == ids.size and x.tobytes() == graph.x.numpy()[new_to_old[ids]].tobytes()
+        assert np.array_equal(y, graph.y.numpy()[new_to_old[ids]])
+        del x, y
+    assert not _reply_files()
+    # a failed call leaves nothing behind either
+    buffer.close()
+    with pytest.raises(ValueError, match="does not own global id"):
+        try:
+            ray.get(servers.handles[1].fetch_into.remote(*buffer.request(np.array([10**6]), fetch_layout(1, dim)), 1))
+        finally:
+            buffer.served()
+    assert not _reply_files()
+
+
+@needs_shm
+def test_sampling_through_a_reply_buffer_equals_sampling_through_the_object_store(partitioned):
+    root, servers, _ = partitioned
+    lo, hi = PartView.open(str(root), 1, servers, SamplerConfig()).book.part_range(1)
+    ids, buffer = np.arange(lo, hi)[::2], ReplyBuffer()
+    for fanout in (3, 0, 100):
+        layout = sample_layout(ids.size, fanout)
+        try:
+            m = ray.get(servers.handles[1].sample_into.remote(*buffer.request(ids, layout), ids.size, fanout, 7))
+        finally:
+            buffer.served()
+        counts, neighbors = buffer.reply(layout)
+        expected = ray.get(servers.handles[1].sample.remote(ids, fanout, 7))
+        assert np.array_equal(counts, expected[0]) and np.array_equal(neighbors[:m], expected[1])
+        del counts, neighbors
+    buffer.close()
+
+
+def test_a_server_opens_only_gnndist_reply_buffers_and_messages_that_fit(tmp_path):
+    target = tmp_path / f"{PREFIX}x"
+    target.write_bytes(b"\0" * 4096)
+    with pytest.raises(ValueError, match="is not a gnndist buffer in /dev/shm"):
+        ReplyMaps().sections("client", str(target), 4096, fetch_layout(1, 1))
+    with pytest.raises(ValueError, match="is not a gnndist buffer"):
+        ReplyMaps().sections("client", str(SHM_DIR / "other"), 4096, fetch_layout(1, 1))
+    if shm_available():
+        buffer = ReplyBuffer()
+        client, path, capacity = buffer.request(np.arange(3), fetch_layout(3, 2))
+        with pytest.raises(ValueError, match=f"does not fit reply buffer '{path}'"):
+            ReplyMaps().sections(client, path, capacity, fetch_layout(10**6, 2))
+        buffer.close()
