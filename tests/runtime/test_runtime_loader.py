@@ -266,14 +266,21 @@ def _reply_files() -> list:
 
 
 @needs_shm
-def test_replies_through_shared_memory_equal_replies_through_the_object_store(partitioned):
+@pytest.mark.parametrize("store_by", ["another node", "message size"])
+def test_replies_through_shared_memory_equal_replies_through_the_object_store(partitioned, store_by, monkeypatch):
     root, servers, _ = partitioned
     for part in range(servers.num_parts):
         shm = _loader(root, servers, part)
         assert sorted(shm.view.replies) == [q for q in range(servers.num_parts) if q != part]  # one node
+        a = list(shm)
         store = _loader(root, servers, part)
-        store.view.replies = {}  # what a trainer on another node gets
-        a, b = list(shm), list(store)
+        if store_by == "another node":
+            store.view.replies = {}  # what a trainer on another node gets
+        else:
+            monkeypatch.setattr("gnndist.runtime.shm.MAX_MESSAGE_BYTES", 0)
+        b = list(store)
+        monkeypatch.undo()
+        assert all(buffer.capacity == 0 for buffer in store.view.replies.values())
         assert len(a) == len(b) > 0
         for x, y in zip(a, b, strict=True):
             assert x.n_id.equal(y.n_id) and x.edge_index.equal(y.edge_index) and x.x.equal(y.x) and x.y.equal(y.y)
