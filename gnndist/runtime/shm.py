@@ -28,7 +28,7 @@ SHM_DIR = Path("/dev/shm")
 PREFIX = "gnndist-reply-"
 _ALIGN = 64  # each section starts on a cache line
 # Larger messages (a big cache fill, say) go through the object store, so that a buffer, which
-# keeps its largest size, stays bounded. A 1024-seed batch at 1M nodes / 2 parts needs about 70 MB.
+# keeps its largest size, stays bounded. A 1024-seed batch at 1M nodes / 2 parts needs about 35 MB.
 MAX_MESSAGE_BYTES = 256 << 20
 
 Layout = list[tuple[type, int]]
