@@ -29,10 +29,9 @@ from gnndist.config import SamplerConfig
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.csc import merge_segments
 from gnndist.partition.format import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, PartArrays, load_part, read_manifest
-from gnndist.runtime import shm
 from gnndist.runtime.partition_server import ServerGroup
 from gnndist.runtime.rows import copy_rows
-from gnndist.runtime.shm import ReplyBuffer, fetch_layout, message_bytes, sample_layout, shm_available
+from gnndist.runtime.shm import ReplyBuffer, fetch_layout, sample_layout, shm_available
 from gnndist.sampling import sample_khop, sample_neighbors
 from gnndist.sampling.batch import MiniBatch
 from gnndist.sampling.cache import AccessCounter, FeatureCache, cache_capacity, hottest_halo_nodes, sampling_halo
@@ -163,18 +162,19 @@ class PartView:
               *args) -> dict[int, list[np.ndarray]]:
         """Call ``method(ids, *args)`` of each owner part ``q`` in ``requests`` (``q -> ids``),
         all in parallel, and return their replies' arrays. An owner on this node with a reply
-        buffer gets ``method_into`` instead, its messages laid out by ``layout(n)`` (up to
-        ``shm.MAX_MESSAGE_BYTES``); its reply arrays are views of the buffer, which stays locked
+        buffer gets ``method_into`` instead, its messages laid out by ``layout(n)`` (if it
+        ``fits``); its reply arrays are views of the buffer, which stays locked
         in ``held``."""
         calls, layouts = {}, {}
         try:
             for q, ids_q in sorted(requests.items()):  # buffers are always locked in one order
                 server, buffer = self.servers.handles[q], self.replies.get(q) if layout else None
-                if buffer is None or message_bytes(layout(ids_q.size)) > shm.MAX_MESSAGE_BYTES:
+                message = layout(ids_q.size) if buffer is not None else None
+                if message is None or not buffer.fits(message):
                     calls[q] = getattr(server, method).remote(ids_q, *args)
                     continue
                 held.enter_context(buffer.lock)
-                layouts[q] = layout(ids_q.size)
+                layouts[q] = message
                 calls[q] = getattr(server, f"{method}_into").remote(*buffer.request(ids_q, layouts[q]), ids_q.size,
                                                                     *args)
             answers = self._get(calls)

@@ -64,10 +64,15 @@ class PartitionServer:
         """``(x float32 [n, F], y int64 [n])`` of global ids this part owns."""
         rows = self._local(ids)
         x = np.empty((rows.size, self._arrays.features.shape[1]), dtype=np.float32)
-        copy_rows(x, np.arange(rows.size), self._arrays.features, rows)
-        y = self._arrays.labels[rows]
-        self._count(rows, x, y)
+        y = np.empty(rows.size, dtype=np.int64)
+        self._gather(rows, x, y)
         return x, y
+
+    def _gather(self, rows: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+        """Features and labels of local ``rows`` into ``x`` [n, F] and ``y`` [n], counted as served."""
+        copy_rows(x, np.arange(rows.size), self._arrays.features, rows)
+        np.take(self._arrays.labels, rows, out=y)
+        self._count(rows, x, y)
 
     def fetch_into(self, client: str, path: str, capacity: int, n: int) -> int:
         """:meth:`fetch` through the shared-memory buffer ``path`` of a trainer on this node (see
@@ -75,10 +80,7 @@ class PartitionServer:
         them (``fetch_layout``); returns ``n``."""
         dim = self._arrays.features.shape[1]
         ids, x, y = self._replies.sections(client, path, capacity, fetch_layout(n, dim))
-        rows = self._local(ids)
-        copy_rows(x.reshape(n, dim), np.arange(n), self._arrays.features, rows)
-        np.take(self._arrays.labels, rows, out=y)
-        self._count(rows, x, y)
+        self._gather(self._local(ids), x.reshape(n, dim), y)
         return n
 
     def sample(self, ids: np.ndarray, fanout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

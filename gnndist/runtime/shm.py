@@ -90,6 +90,11 @@ class ReplyBuffer:
     def capacity(self) -> int:
         return len(self._buf) if self._buf is not None else 0
 
+    @staticmethod
+    def fits(layout: Layout) -> bool:
+        """Whether a message of ``layout`` may go through a buffer (at most :data:`MAX_MESSAGE_BYTES`)."""
+        return message_bytes(layout) <= MAX_MESSAGE_BYTES
+
     def request(self, ids: np.ndarray, layout: Layout) -> tuple[str, str, int]:
         """Write ``ids`` (int64, the first section of ``layout``); ``(client, path, capacity)``."""
         need = message_bytes(layout)
