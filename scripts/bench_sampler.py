@@ -31,7 +31,7 @@ import torch
 from results_io import write_results
 
 from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig
-from gnndist.runtime.memory import keep_freed_memory
+from gnndist.runtime.memory import WORKER_ENV, keep_freed_memory
 from gnndist.sources import load_graph
 from partitioners import make_partitioner
 from partitioners.writer import write_partitions
@@ -52,7 +52,7 @@ def _batches_holding(n_ids: list[np.ndarray], lo: int, hi: int) -> np.ndarray:
     return -np.sort(-np.unique(remote, return_counts=True)[1])
 
 
-@ray.remote(num_cpus=0)
+@ray.remote(num_cpus=0, runtime_env={"env_vars": WORKER_ENV})  # the malloc settings of a training worker
 class _Trainer:
     """Stands where a training worker will: drains its part's loader and times it."""
 
@@ -60,7 +60,6 @@ class _Trainer:
         from gnndist.runtime.loader import DistributedNeighborLoader, PartView
 
         torch.set_num_threads(1)
-        keep_freed_memory()  # as a training worker does
         start = time.perf_counter()
         view = PartView.open(root, part, servers, config)
         open_s = time.perf_counter() - start

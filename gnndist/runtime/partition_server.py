@@ -12,7 +12,7 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.format import PartArrays, load_part, read_manifest
-from gnndist.runtime.memory import keep_freed_memory
+from gnndist.runtime.memory import WORKER_ENV
 from gnndist.runtime.rows import copy_rows
 from gnndist.runtime.shm import ReplyMaps, fetch_layout, sample_layout
 from gnndist.sampling import sample_neighbors
@@ -41,7 +41,6 @@ class PartitionServer:
         self._replies = ReplyMaps()
 
     def start(self) -> dict:
-        keep_freed_memory()  # every reply allocates its arrays afresh
         manifest = read_manifest(self.root)
         self._arrays = load_part(self.root, self.part, manifest=manifest, verify=self.verify)
         self._lo, self._hi = PartitionBook(manifest["offsets"]).part_range(self.part)
@@ -147,7 +146,9 @@ def launch_servers(root: str | Path, *, verify: bool = False, timeout_s: float =
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0)
     for part in range(manifest["num_parts"]):
         where = NodeAffinitySchedulingStrategy(nodes[part % len(nodes)], soft=False) if nodes else "DEFAULT"
-        group.handles.append(actor.options(name=group.name(part), num_cpus=num_cpus, scheduling_strategy=where)
+        # WORKER_ENV: every reply allocates its arrays afresh, and reuses the memory of the last.
+        group.handles.append(actor.options(name=group.name(part), num_cpus=num_cpus, scheduling_strategy=where,
+                                           runtime_env={"env_vars": WORKER_ENV})
                              .remote(root, part, group.name(part), verify))
     pending = {h.start.remote(): part for part, h in enumerate(group.handles)}
     ready, not_ready = ray.wait(list(pending), num_returns=len(pending), timeout=timeout_s)

@@ -25,7 +25,6 @@ from torch.nn.parallel import DistributedDataParallel
 
 from gnndist.config import SamplerConfig, TrainConfig
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView
-from gnndist.runtime.memory import keep_freed_memory
 from gnndist.sampling.batch import MiniBatch
 from gnndist.train import checkpoint
 from gnndist.train.metrics import Metric
@@ -181,7 +180,6 @@ def train_worker(cfg: dict) -> None:
     """Ray Train entry point. ``cfg``: root, servers, server_nodes, sampler, train, model_factory,
     loss_fn, metrics, out_dir, partition_sha, resume_epoch (the checkpoint to go on from, or None)."""
     torch.set_num_threads(1)
-    keep_freed_memory()
     sampler: SamplerConfig = cfg["sampler"]
     config: TrainConfig = cfg["train"]
     loss_fn: Callable = cfg["loss_fn"] or F.cross_entropy

@@ -18,6 +18,7 @@ from ray.train.torch import TorchTrainer
 from gnndist.config import ConfigError, SamplerConfig, TrainConfig, to_dict
 from gnndist.partition.format import MANIFEST, read_manifest
 from gnndist.runtime.cluster import init_ray
+from gnndist.runtime.memory import WORKER_ENV
 from gnndist.runtime.partition_server import launch_servers
 from gnndist.train import checkpoint
 from gnndist.train.loop import model_factory, train_worker
@@ -83,7 +84,9 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
             # use_gpu makes Ray Train pick NCCL (gloo otherwise) and give each worker its GPU.
             scaling_config=ScalingConfig(num_workers=manifest["num_parts"], placement_strategy="SPREAD",
                                          use_gpu=config.gpus_per_worker > 0, resources_per_worker=_resources(config)),
-            run_config=RunConfig(storage_path=str(out / "ray"), name="train"),
+            # WORKER_ENV: each step allocates its batch and activations afresh, in threads of their own.
+            run_config=RunConfig(storage_path=str(out / "ray"), name="train",
+                                 worker_runtime_env={"env_vars": WORKER_ENV}),
         )
         with TensorBoardLog(out / "tensorboard") as tensorboard:
             def report(record: dict) -> None:

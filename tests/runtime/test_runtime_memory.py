@@ -1,12 +1,16 @@
-"""keep_freed_memory: after it, a process reuses the memory it freed instead of faulting in
-fresh pages for every large allocation."""
+"""keep_freed_memory and WORKER_ENV: after them, a process reuses the memory it freed instead of
+faulting in fresh pages for every large allocation; with WORKER_ENV, in every thread."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
+import ray
+
+from gnndist.runtime.memory import WORKER_ENV
 
 _PROGRAM = """
 import resource, sys
@@ -36,3 +40,49 @@ def test_freed_blocks_are_reused_without_page_faults():
     took, kept_faults = _faults("keep")
     assert took == "True"
     assert kept_faults < huge_pages // 8
+
+
+def _thread_faults(_actor=None, mib: int = 100) -> int:
+    """Page faults of a new thread that allocates, fills and frees ``mib`` MiB four times, after
+    a first round (above a malloc arena's 64 MiB heap: glibc maps such a block on its own)."""
+    import resource
+    import threading
+
+    import numpy as np
+
+    faults = []
+
+    def work():
+        np.ones(mib << 18, dtype=np.float32)
+        before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        for _ in range(4):
+            np.ones(mib << 18, dtype=np.float32)
+        faults.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    return faults[0]
+
+
+# Ray workers cannot import this test module: send its functions by value.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@ray.remote(num_cpus=0)
+class _Plain:
+    def faults(self) -> int:
+        return _thread_faults()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings")
+def test_partition_servers_reuse_freed_memory_in_every_thread(partitioned):
+    _, servers, _ = partitioned
+    huge_pages = 4 * (100 << 20) // (2 << 20)
+    plain = _Plain.remote()
+    assert ray.get(plain.faults.remote()) >= huge_pages  # a Ray worker's thread as it comes: the test can tell
+    ray.kill(plain)
+    for server in servers.handles:
+        assert ray.get(server.__ray_call__.remote(_thread_faults)) < huge_pages // 8
+        tunables = ray.get(server.__ray_call__.remote(lambda _: os.environ["GLIBC_TUNABLES"]))
+        assert tunables == WORKER_ENV["GLIBC_TUNABLES"]
