@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 
 def gather_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -30,13 +31,26 @@ def merge_segments(num_rows: int, groups: list[tuple[np.ndarray, np.ndarray, np.
     partition ``0..num_rows-1``; each group's values hold its rows' segments in its row order.
     Returns ``(counts int64 [num_rows], values [sum])`` with segments in row order.
     """
+    if len(groups) == 1 and np.array_equal(groups[0][0], np.arange(num_rows)):
+        return groups[0][1], np.asarray(groups[0][2], dtype=dtype)  # already in row order
     counts = np.zeros(num_rows, dtype=np.int64)
     for rows, group_counts, _ in groups:
         counts[rows] = group_counts
     indptr = np.zeros(num_rows + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
     values = np.empty(int(indptr[-1]), dtype=dtype)
-    for rows, _, group_values in groups:
-        _, positions = gather_rows(indptr, np.arange(values.size, dtype=np.int64), rows)
-        values[positions] = group_values
+    for rows, group_counts, group_values in groups:
+        _place_segments(indptr, rows, group_counts, np.asarray(group_values, dtype=dtype), values)
     return counts, values
+
+
+@njit(cache=True, nogil=True)
+def _place_segments(indptr, rows, counts, values, out):
+    # One pass over the group: a vectorised gather (positions by np.repeat, then a fancy-index
+    # store) wrote three temporaries of the group's size and took twice as long in the sampler.
+    pos = 0
+    for i in range(rows.size):
+        start = indptr[rows[i]]
+        for k in range(counts[i]):
+            out[start + k] = values[pos + k]
+        pos += counts[i]
