@@ -4,9 +4,9 @@ with the same total threads, in the same run; remote bytes per epoch with and wi
 and the loader with same-node reads (each trainer reads the other parts from their files).
 
 For the cached runs it also records what any static cache of the same size could do on the very
-batches of the timed epoch: the bound C/R (cached rows over distinct remote rows per batch, reached
+batches of the timed epochs: the bound C/R (cached rows over distinct remote rows per batch, reached
 only if every cached row were in every batch) and the best static cache (the C nodes in the most
-batches, chosen knowing the epoch), with the smallest cache fraction at which even that cuts 40%.
+batches, chosen knowing them), with the smallest cache fraction at which even that cuts 40%.
 
 Needs the benchmark environment (`make bench-env`: PyG's NeighborLoader needs torch-sparse);
 without it the PyG rows record the import error and gnndist is still measured.
@@ -39,6 +39,7 @@ from partitioners.writer import write_partitions
 THREADS = 2  # this machine's cores: every contender gets the same total
 CACHE_FRACTION = 0.1  # the issue's goal: a cache of 10% of the halo cuts remote bytes by 40% or more
 GOAL_CUT = 0.4
+TIMED_BATCHES = 40  # per part, at the least: whole epochs, as many as that takes
 PEERS_QUOTED = {  # measured on this machine (2 cores, 2 threads) on the same kind of graph; from the issue
     "pyg_2.8.1_neighborloader_pyg_lib": {"100k": 16100, "1M": 3800},
     "dgl_2.1_neighbor_sampler": {"100k": 22100, "1M": 8200},
@@ -54,35 +55,44 @@ def _batches_holding(n_ids: list[np.ndarray], lo: int, hi: int) -> np.ndarray:
 
 @ray.remote(num_cpus=0, runtime_env={"env_vars": WORKER_ENV})  # the malloc settings of a training worker
 class _Trainer:
-    """Stands where a training worker will: drains its part's loader and times it."""
+    """Stands where a training worker will: opens its part's loader, warms it up, then drains it
+    for the timed epochs when told to, so that all parts time the same span."""
 
-    def run(self, root: str, part: int, servers, config: SamplerConfig) -> dict:
+    def open(self, root: str, part: int, servers, config: SamplerConfig) -> int:
+        """Open the part's view and run a first epoch (numba loads its compiled kernels once per
+        process); returns the batches in an epoch."""
         from gnndist.runtime.loader import DistributedNeighborLoader, PartView
 
         torch.set_num_threads(1)
         start = time.perf_counter()
-        view = PartView.open(root, part, servers, config)
-        open_s = time.perf_counter() - start
-        loader = DistributedNeighborLoader(view, view.seeds("train"), config)
-        # Epoch 0 warms up (numba loads its compiled kernels once per process); epoch 1 is timed.
-        for _ in loader:
+        self.view = PartView.open(root, part, servers, config)
+        self.open_s = time.perf_counter() - start
+        self.part = part
+        self.loader = DistributedNeighborLoader(self.view, self.view.seeds("train"), config)
+        for _ in self.loader:
             pass
-        loader.set_epoch(1)
+        return len(self.loader)
+
+    def timed(self, epochs: int) -> dict:
+        """Epochs 1..``epochs``, timed; traffic, cache counters and phase seconds of those alone."""
+        loader, view = self.loader, self.view
         warm, warm_s = loader.stats(), dict(loader.seconds)
         n_ids, seeds, start = [], 0, time.perf_counter()
-        for batch in loader:
-            seeds += batch.batch_size
-            n_ids.append(batch.n_id.numpy())
+        for epoch in range(1, epochs + 1):
+            loader.set_epoch(epoch)
+            for batch in loader:
+                seeds += batch.batch_size
+                n_ids.append(batch.n_id.numpy())
         wall = time.perf_counter() - start
         stats = loader.stats()
-        # Counters are cumulative: report the timed epoch alone.
-        epoch = {k: stats[k] - warm[k] for k in ("remote_requests", "remote_ids", "remote_bytes", "hits", "misses",
+        # Counters are cumulative: report the timed epochs alone.
+        timed = {k: stats[k] - warm[k] for k in ("remote_requests", "remote_ids", "remote_bytes", "hits", "misses",
                                                  "bytes_saved", "same_node_ids", "same_node_bytes")}
-        epoch["hit_rate"] = epoch["hits"] / max(epoch["hits"] + epoch["misses"], 1)
-        epoch.update({f"{phase}_s": loader.seconds[phase] - warm_s[phase] for phase in warm_s})
-        return {"part": part, "seeds": seeds, "batches": len(loader), "wall_s": wall, "open_s": open_s,
-                **stats, **epoch, "halo_1hop_nodes": int(view.arrays.halo_ids.size),
-                "in_batches": _batches_holding(n_ids, *view.book.part_range(part))}
+        timed["hit_rate"] = timed["hits"] / max(timed["hits"] + timed["misses"], 1)
+        timed.update({f"{phase}_s": loader.seconds[phase] - warm_s[phase] for phase in warm_s})
+        return {"part": self.part, "seeds": seeds, "batches": len(n_ids), "wall_s": wall, "open_s": self.open_s,
+                **stats, **timed, "halo_1hop_nodes": int(view.arrays.halo_ids.size),
+                "in_batches": _batches_holding(n_ids, *view.book.part_range(self.part))}
 
 
 def _gnndist(root: Path, parts: int, config: SamplerConfig) -> dict:
@@ -90,17 +100,22 @@ def _gnndist(root: Path, parts: int, config: SamplerConfig) -> dict:
 
     servers = launch_servers(root)
     try:
-        rows = ray.get([_Trainer.remote().run.remote(str(root), p, servers, config) for p in range(parts)])
+        trainers = [_Trainer.remote() for _ in range(parts)]
+        per_epoch = ray.get([t.open.remote(str(root), p, servers, config) for p, t in enumerate(trainers)])
+        # Every part starts its timed epochs once all have warmed up, and draws at least
+        # TIMED_BATCHES batches: at 100k an epoch is 2-4 batches a part, a fraction of a second.
+        epochs = max(1, -(-TIMED_BATCHES // max(min(per_epoch), 1)))
+        rows = ray.get([t.timed.remote(epochs) for t in trainers])
     finally:
         servers.kill()
-    # The parts' timed epochs run at the same time: the slowest one ends the epoch.
+    # The parts' timed epochs run at the same time: the slowest one ends them.
     wall = max(r["wall_s"] for r in rows)
     seeds = sum(r["seeds"] for r in rows)
     hits = sum(r["hits"] for r in rows)
     lookups = hits + sum(r["misses"] for r in rows)  # distinct remote rows, summed over the batches
-    result = {"seeds_per_s": seeds / wall, "epoch_wall_s": wall, "seeds": seeds,
-              "remote_bytes_per_epoch": sum(r["remote_bytes"] for r in rows),
-              "same_node_bytes_per_epoch": sum(r["same_node_bytes"] for r in rows),
+    result = {"seeds_per_s": seeds / wall, "timed_epochs": epochs, "epoch_wall_s": wall / epochs, "seeds": seeds,
+              "remote_bytes_per_epoch": sum(r["remote_bytes"] for r in rows) / epochs,
+              "same_node_bytes_per_epoch": sum(r["same_node_bytes"] for r in rows) / epochs,
               "remote_rows_per_batch": lookups / sum(r["batches"] for r in rows),
               "open_s": max(r["open_s"] for r in rows),
               "cache_fill_bytes": sum(r["cache_fill_bytes"] for r in rows),
@@ -113,7 +128,7 @@ def _gnndist(root: Path, parts: int, config: SamplerConfig) -> dict:
 
 
 def _static_cache_reach(rows: list[dict], lookups: int) -> dict:
-    """What a static cache of each part's size could save of the remote rows of the timed epoch
+    """What a static cache of each part's size could save of the remote rows of the timed epochs
     (``lookups`` in all): the bound C/R and the best static cache, and the smallest fraction of
     each part's sampling halo at which the best static cache meets the goal."""
     saved = [np.concatenate([[0], np.cumsum(r["in_batches"])]) for r in rows]
@@ -206,8 +221,10 @@ def main() -> None:
     write_results(args.out, {
         "benchmark": "sampler", "fanouts": [15, 10, 5], "batch_size": 1024, "results": results,
         "peers_quoted_seeds_per_s": PEERS_QUOTED,
-        "note": "gnndist: one trainer process per part, all parts at once, one full epoch of the part's training "
-                "seeds (8% of nodes), Ray with 2 CPUs in all; PyG: NeighborLoader over the whole graph in one "
+        "note": "gnndist: one trainer process per part, all parts at once, timed_epochs full epochs of the part's "
+                "training seeds (8% of nodes; as many epochs as make 40 batches a part), all parts starting them "
+                "together after a warm-up epoch, Ray with 2 CPUs in all; epoch_wall_s and the byte counts are per "
+                "epoch; PyG: NeighborLoader over the whole graph in one "
                 "process with 2 torch threads, first 40 batches. remote_bytes_per_epoch excludes the one-off "
                 "traffic of choosing and filling the cache (cache_fill_bytes: the sampling-halo search, the "
                 "warm-up batches' sampling and the fill). Other jobs shared this 2-core machine during the run: "
@@ -222,11 +239,11 @@ def main() -> None:
                  "remote_rows_per_batch (R): mean distinct remote feature rows a batch needs; the cache serves "
                  "cache_hit_rate of them. cache_bound_c_over_r: cached rows over R, what a cache saves only if "
                  "every cached row is in every batch. best_static_hit_rate: the best any static cache of the same "
-                 "size does on the timed epoch's batches (the nodes in the most of them, chosen knowing the epoch); "
+                 "size does on the timed epochs' batches (the nodes in the most of them, chosen knowing them); "
                  "best_static_fraction_for_goal: the smallest fraction of the sampling halo at which that best "
                  f"cache serves {GOAL_CUT:.0%} of the rows. remote_bytes_cut also counts sampling traffic, which no "
                  "feature cache saves. open_s: the slowest part's start-up (load, sampling halo, warm-up, "
-                 "fill); per part, sample_s and fetch_s: the timed epoch's batch-building seconds by phase (in the "
+                 "fill); per part, sample_s and fetch_s: the timed epochs' batch-building seconds by phase (in the "
                  "prefetch thread).",
     })
 
