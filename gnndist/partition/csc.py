@@ -31,8 +31,6 @@ def merge_segments(num_rows: int, groups: list[tuple[np.ndarray, np.ndarray, np.
     partition ``0..num_rows-1``; each group's values hold its rows' segments in its row order.
     Returns ``(counts int64 [num_rows], values [sum])`` with segments in row order.
     """
-    if len(groups) == 1 and np.array_equal(groups[0][0], np.arange(num_rows)):
-        return groups[0][1], np.asarray(groups[0][2], dtype=dtype)  # already in row order
     counts = np.zeros(num_rows, dtype=np.int64)
     for rows, group_counts, _ in groups:
         counts[rows] = group_counts
