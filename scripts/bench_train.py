@@ -1,11 +1,17 @@
 """Training benchmark: epoch time, seeds per second and test accuracy of 3-layer GraphSAGE (hidden
 128, fanouts [15, 10, 5], batch 1024) trained by gnndist with 1 part / 1 worker and 2 parts /
-2 workers (one thread each), against PyG's NeighborLoader + GraphSAGE in one process with 2 torch
-threads, in the same run; gnndist with 1 worker is also run confined to one core, the share of the
-machine each of the 2 workers has; also one batch's forward + backward (1 thread) of PyG's GraphSAGE,
-untrimmed and trimmed, and of gnndist's. The 2 workers run twice: calling each other's partition
-server, and with same-node reads (each reads the other part from its files). The machine is shared:
-gnndist's runs take turns for --rounds rounds and each reports its least disturbed round (all rounds are recorded).
+2 workers, one thread each, against PyG's NeighborLoader + GraphSAGE in one process with the same
+total threads (1 and 2), in the same run; also one batch's forward + backward (1 thread) of PyG's
+GraphSAGE, untrimmed and trimmed, and of gnndist's.
+
+One thread per worker means one core per worker: the lone worker runs in a child process pinned
+to one core with its own Ray, its part's server and prefetch thread included, as each of the
+2 workers has one of the machine's 2 cores. Scaling efficiency = throughput(2) / (2 x
+throughput(1)) compares these. The lone worker is also run unconfined (gnndist_spare_core): then
+its server and prefetch thread build the batches on the second core beside its training thread.
+The 2 workers run twice: calling each other's partition server, and with same-node reads (each
+reads the other part from its files). The machine is shared: gnndist's runs take turns for
+--rounds rounds and each reports its least disturbed round (all rounds are recorded).
 
 Needs the benchmark environment (`make bench-env`: PyG's NeighborLoader needs torch-sparse);
 without it the PyG rows record the import error and gnndist is still measured.
@@ -52,7 +58,7 @@ from gnndist.train.models import build_model
 from partitioners import make_partitioner
 from partitioners.writer import write_partitions
 
-THREADS = 2  # this machine's cores: every contender gets the same total
+THREADS = 2  # this machine's cores: the 2 workers get one each, PyG the same total
 FANOUTS, BATCH, HIDDEN = (15, 10, 5), 1024, 128
 TRAIN = TrainConfig(model="sage", hidden=HIDDEN, cpus_per_worker=1)  # dropout, lr, weight decay: the defaults
 PEERS_QUOTED = {  # measured on this machine with the same model, fanouts and batch size; from issue 4
@@ -70,14 +76,13 @@ def _timed_epochs(history: list[dict]) -> list[dict]:
     return history[1:] if len(history) > 1 else history
 
 
-def _partition(graph, label: str, parts: int, workdir: Path) -> Path:
+def _partition(graph, parts: int, root: Path) -> None:
     pconfig = PartitionConfig(method="metis", num_parts=parts)
-    root = workdir / f"{label}-{parts}"
     write_partitions(graph, make_partitioner(pconfig).assign(graph), pconfig, root, force=True)
-    return root
 
 
-def _gnndist(graph, label: str, root: Path, parts: int, epochs: int, out_dir: Path, same_node_reads: bool) -> dict:
+def _gnndist(graph, label: str, contender: str, root: Path, parts: int, epochs: int, out_dir: Path,
+             same_node_reads: bool) -> dict:
     """One training run; epoch_s is the median of its timed epochs (robust to one disturbed epoch)."""
     from gnndist.train.trainer import train
 
@@ -91,7 +96,6 @@ def _gnndist(graph, label: str, root: Path, parts: int, epochs: int, out_dir: Pa
     epoch_s = float(np.median([r["epoch_s"] for r in timed]))
     phases = {p: float(np.median([r["phases"][p] for r in timed])) for p in timed[0]["phases"]}
     seeds = int(graph.train_mask.sum())
-    contender = "gnndist_same_node" if same_node_reads else "gnndist"
     return {"graph": label, "contender": contender, "parts": parts, "workers": parts, "threads_per_worker": 1,
             "epochs": epochs, "epoch_s": epoch_s, "seeds_per_s": seeds / epoch_s, "phases_s": phases,
             "steps_per_epoch": result.history[-1]["steps"], "test_acc": result.test_acc,
@@ -108,31 +112,37 @@ def _best_round(rows: list[dict]) -> dict:
     return best
 
 
-# (parts = workers, same_node_reads): one worker; two calling each other's server; two reading
-# each other's part from its files (one machine, so the other part's server shares their node).
-RUNS = ((1, False), (2, False), (2, True))
+# (contender, parts = workers, same_node_reads) in this process's Ray with 2 CPUs: one worker, its
+# server and prefetch thread free to use the second core; two calling each other's server; two
+# reading each other's part from its files (one machine, so the other part's server shares their node).
+RUNS = (("gnndist_spare_core", 1, False), ("gnndist", 2, False), ("gnndist_same_node", 2, True))
+ONE_CORE_RUN = ("gnndist", 1, False)  # in a child process pinned to one core
 
 
-def _gnndist_rounds(graph, label: str, epochs: int, rounds: int, workdir: Path,
-                    runs: tuple[tuple[int, bool], ...] = RUNS) -> list[dict]:
-    """gnndist in each of ``runs``, ``rounds`` times, the runs taking turns so that a busy spell on
-    the machine falls on all of them; one row each: its best round."""
-    roots = {parts: _partition(graph, label, parts, workdir) for parts in dict.fromkeys(p for p, _ in runs)}
-    done = {run: [] for run in runs}
-    for r in range(rounds):
-        for parts, same_node in runs:
-            out_dir = workdir / f"run-{label}-{parts}-{int(same_node)}-{r}"
-            done[parts, same_node].append(_gnndist(graph, label, roots[parts], parts, epochs, out_dir, same_node))
-            print(json.dumps({k: v for k, v in done[parts, same_node][-1].items() if k != "history"}), flush=True)
-    return [_best_round(done[run]) for run in runs]
+def _log(row: dict) -> None:
+    print(json.dumps({k: v for k, v in row.items() if k != "history"}), flush=True)
 
 
-def _pyg(graph, label: str, epochs: int) -> dict:
+def _gnndist_runs(graph, label: str, epochs: int, workdir: Path, r: int,
+                  runs: tuple[tuple[str, int, bool], ...] = RUNS) -> list[dict]:
+    """Round ``r`` of gnndist in each of ``runs``, in this process's Ray."""
+    rows = []
+    for contender, parts, same_node in runs:
+        root = workdir / f"{label}-{parts}"
+        if not root.exists():
+            _partition(graph, parts, root)
+        rows.append(_gnndist(graph, label, contender, root, parts, epochs, workdir / f"run-{label}-{contender}-{r}",
+                             same_node))
+        _log(rows[-1])
+    return rows
+
+
+def _pyg(graph, label: str, epochs: int, threads: int) -> dict:
     """PyG's own recipe: NeighborLoader over the whole graph, GraphSAGE on the plain batch, Adam.
     (Trimming needs the per-hop counts, which NeighborLoader reports only with pyg-lib; there is
     no pyg-lib build for this torch, so its effect is measured on one batch by _step_ms.)"""
     try:  # without torch-sparse (or pyg-lib), NeighborLoader raises ImportError
-        torch.set_num_threads(THREADS)
+        torch.set_num_threads(threads)
         model, data, history = _pyg_fit(graph, FANOUTS, HIDDEN, BATCH, epochs, TRAIN.seed, log=True)
         start = time.perf_counter()
         test_seeds = torch.nonzero(graph.test_mask).flatten()
@@ -142,13 +152,13 @@ def _pyg(graph, label: str, epochs: int) -> dict:
         test_acc = _pyg_accuracy(model, data, test_seeds, FANOUTS, BATCH)
         timed = _timed_epochs(history)
         epoch_s = float(np.median([r["epoch_s"] for r in timed]))
-        return {"graph": label, "contender": "pyg", "parts": 1, "workers": 1, "threads": THREADS, "epochs": epochs,
+        return {"graph": label, "contender": "pyg", "parts": 1, "workers": 1, "threads": threads, "epochs": epochs,
                 "epoch_s": epoch_s, "seeds_per_s": int(graph.train_mask.sum()) / epoch_s,
                 "forward_backward_s": float(np.median([r["forward_backward_s"] for r in timed])),
                 "test_acc": test_acc, "test_nodes": len(test_seeds), "eval_s": time.perf_counter() - start,
                 "history": history}
     except ImportError as e:
-        return {"graph": label, "contender": "pyg", "error": f"{type(e).__name__}: {e}"}
+        return {"graph": label, "contender": "pyg", "threads": threads, "error": f"{type(e).__name__}: {e}"}
 
 
 def _pyg_fit(graph, fanouts: tuple[int, ...], hidden: int, batch_size: int, epochs: int, seed: int,
@@ -178,7 +188,7 @@ def _pyg_fit(graph, fanouts: tuple[int, ...], hidden: int, batch_size: int, epoc
             compute += time.perf_counter() - stepped
         history.append({"epoch": epoch, "epoch_s": time.perf_counter() - start, "forward_backward_s": compute})
         if log:
-            print(json.dumps({"contender": "pyg", **history[-1]}), flush=True)
+            print(json.dumps({"contender": "pyg", "threads": torch.get_num_threads(), **history[-1]}), flush=True)
     return model, data, history
 
 
@@ -283,26 +293,36 @@ def _label(nodes: int) -> str:
     return f"{nodes // 1000}k" if nodes < 10**6 else f"{nodes // 10**6}M"
 
 
-def _gnndist_on_one_core(nodes: int, edges: int, epochs: int, rounds: int) -> dict:
-    """gnndist with 1 worker confined to one core, Ray and the part's server included: a child
-    process with its own Ray, pinned to CPU 0. Unconfined, the lone worker's prefetch thread and
-    server run on the second core, which the 2-worker run needs for its second worker."""
+def _gnndist_on_one_core(nodes: int, edges: int, epochs: int, r: int) -> dict:
+    """Round ``r`` of gnndist with 1 worker on one core, Ray and the part's server included: a child
+    process with its own Ray, pinned to CPU 0 (affinity is inherited by every process it starts)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "row.json"
         subprocess.run([sys.executable, __file__, "--sizes", f"{nodes}:{edges}", "--epochs", str(epochs),
-                        "--rounds", str(rounds), "--one-core-child", "--out", str(out)], check=True,
+                        "--one-core-child", str(r), "--out", str(out)], check=True,
                        preexec_fn=lambda: os.sched_setaffinity(0, {0}))
-        return json.loads(out.read_text())
+        return json.loads(out.read_text())  # the child has logged it
 
 
-def _bench_graph(nodes: int, edges: int, epochs: int, rounds: int, workdir: Path, one_core: dict) -> list[dict]:
+def _bench_graph(nodes: int, edges: int, epochs: int, rounds: int, workdir: Path) -> list[dict]:
+    """Every contender on one graph; gnndist's runs, the one-core one included, take turns for
+    ``rounds`` rounds so that a busy spell on the machine falls on all of them."""
+    from gnndist.runtime.cluster import init_ray, shutdown_ray
+
     graph, label = _graph(nodes, edges)
     print(f"{label}: {graph.num_nodes:,} nodes, {graph.num_edges:,} edges, {int(graph.train_mask.sum()):,} seeds",
           flush=True)
-    rows = [_step_ms(graph, label)]
-    rows.append(_pyg(graph, label, epochs))
-    rows += _gnndist_rounds(graph, label, epochs, rounds, workdir)
-    return rows + [one_core]
+    rows = [_step_ms(graph, label)] + [_pyg(graph, label, epochs, threads) for threads in (1, THREADS)]
+    done: dict[tuple[str, int], list[dict]] = {}
+    for r in range(rounds):
+        # The child runs a Ray of its own: this process's is stopped meanwhile, so it takes no CPU.
+        round_rows = [_gnndist_on_one_core(nodes, edges, epochs, r)]
+        init_ray(num_cpus=THREADS)
+        round_rows += _gnndist_runs(graph, label, epochs, workdir, r)
+        shutdown_ray()
+        for row in round_rows:
+            done.setdefault((row["contender"], row["workers"]), []).append(row)
+    return rows + [_best_round(same) for same in done.values()]
 
 
 # Accuracy parity (issue 4, section 7): the settings of tests/train/test_parity.py.
@@ -348,19 +368,24 @@ def _parity(workdir: Path) -> list[dict]:
 
 
 def _compare(results: list[dict]) -> dict:
-    """Per graph: gnndist against PyG, and the scaling from 1 to 2 workers."""
+    """Per graph: the scaling from 1 to 2 workers, and gnndist against PyG with the same total threads."""
     summary = {}
     for label in dict.fromkeys(r["graph"] for r in results):
-        rows = {(r["contender"], r.get("workers")): r for r in results if r["graph"] == label}
-        one, two, same_node = rows[("gnndist", 1)], rows[("gnndist", 2)], rows[("gnndist_same_node", 2)]
-        entry = {"scaling_efficiency": two["seeds_per_s"] / (2 * one["seeds_per_s"]),
-                 "scaling_efficiency_same_node_reads": same_node["seeds_per_s"] / (2 * one["seeds_per_s"])}
-        if ("gnndist_one_core", 1) in rows:
-            entry["scaling_efficiency_one_core_per_worker"] = (
-                two["seeds_per_s"] / (2 * rows[("gnndist_one_core", 1)]["seeds_per_s"]))
-        if "seeds_per_s" in rows.get(("pyg", 1), {}):
-            for name, row in (("1w", one), ("2w", two), ("2w_same_node_reads", same_node)):
-                entry[f"gnndist_{name}_vs_pyg"] = row["seeds_per_s"] / rows[("pyg", 1)]["seeds_per_s"]
+        rows = {(r["contender"], r.get("workers"), r.get("threads")): r for r in results if r["graph"] == label}
+        runs = {r["contender"]: r for r in results if r["graph"] == label and r.get("workers") == 2}
+        one, spare_core = rows[("gnndist", 1, None)], rows[("gnndist_spare_core", 1, None)]
+        entry = {"scaling_efficiency": runs["gnndist"]["seeds_per_s"] / (2 * one["seeds_per_s"]),
+                 "scaling_efficiency_same_node_reads": (runs["gnndist_same_node"]["seeds_per_s"]
+                                                        / (2 * one["seeds_per_s"])),
+                 "scaling_efficiency_vs_lone_worker_with_spare_core": (runs["gnndist"]["seeds_per_s"]
+                                                                       / (2 * spare_core["seeds_per_s"]))}
+        for threads, mine in ((1, {"1w": one}), (THREADS, {"2w": runs["gnndist"],
+                                                           "2w_same_node_reads": runs["gnndist_same_node"]})):
+            pyg = rows.get(("pyg", 1, threads), {})
+            if "seeds_per_s" in pyg:
+                for name, row in mine.items():
+                    entry[f"gnndist_{name}_vs_pyg_{threads}_thread{'s' if threads > 1 else ''}"] = (
+                        row["seeds_per_s"] / pyg["seeds_per_s"])
         summary[label] = entry
     return summary
 
@@ -378,7 +403,7 @@ def main() -> None:
     parser.add_argument("--concurrent-steps", action="store_true",
                         help="instead: gnndist's 1-thread training step alone and with a second one on the other "
                              "core at the same time (the first size)")
-    parser.add_argument("--one-core-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--one-core-child", type=int, metavar="ROUND", help=argparse.SUPPRESS)
     args = parser.parse_args()
     keep_freed_memory()  # PyG and the one-batch steps run here: the malloc settings of gnndist's workers
     sizes = [tuple(int(v) for v in size.split(":")) for size in args.sizes.split(",")]
@@ -394,13 +419,13 @@ def main() -> None:
     epochs, rounds = per_size["epochs"], per_size["rounds"]
     from gnndist.runtime.cluster import init_ray
 
-    if args.one_core_child:
+    if args.one_core_child is not None:
         init_ray(num_cpus=1)
         (nodes, edges), n = sizes[0], epochs[0]
         graph, label = _graph(nodes, edges)
         with tempfile.TemporaryDirectory() as tmp:
-            [row] = _gnndist_rounds(graph, label, n, rounds[0], Path(tmp), runs=((1, False),))
-        row.update(contender="gnndist_one_core", cpus=sorted(os.sched_getaffinity(0)))
+            [row] = _gnndist_runs(graph, label, n, Path(tmp), args.one_core_child, runs=(ONE_CORE_RUN,))
+        row["cpus"] = sorted(os.sched_getaffinity(0))
         args.out.write_text(json.dumps(row))
         return
     if args.concurrent_steps:
@@ -423,20 +448,15 @@ def main() -> None:
                     "fanouts."})
         return
     load = {"start": os.getloadavg()}  # the machine is shared: a busy one slows every contender
-    # Before this process starts its own Ray: each child runs a Ray of its own.
-    one_core = [_gnndist_on_one_core(nodes, edges, n, r)
-                for (nodes, edges), n, r in zip(sizes, epochs, rounds, strict=True)]
-    init_ray(num_cpus=THREADS)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for (nodes, edges), n, r, row in zip(sizes, epochs, rounds, one_core, strict=True):
-            results += _bench_graph(nodes, edges, n, r, Path(tmp), row)
+        for (nodes, edges), n, r in zip(sizes, epochs, rounds, strict=True):
+            results += _bench_graph(nodes, edges, n, r, Path(tmp))
     load["end"] = os.getloadavg()
     summary = _compare(results)
     goals = {f"{name}_{label}": {"value": s[name], "at_least": GOAL_SCALING, "met": s[name] >= GOAL_SCALING}
              for label, s in summary.items()
-             for name in ("scaling_efficiency", "scaling_efficiency_same_node_reads",
-                          "scaling_efficiency_one_core_per_worker") if name in s}
+             for name in ("scaling_efficiency", "scaling_efficiency_same_node_reads")}
     for contender, suffix in (("gnndist", ""), ("gnndist_same_node", "_same_node_reads")):
         two = next((r for r in results if r["graph"] == "100k" and r["contender"] == contender
                     and r["workers"] == 2), None)
@@ -451,19 +471,21 @@ def main() -> None:
         "load_average_1_5_15_min": load,
         "note": "epoch_s: wall seconds of one epoch's training steps (sampling included, evaluation not), the "
                 "median over the epochs after the first; seeds_per_s: training seeds (8% of nodes) / epoch_s. "
-                "gnndist: Ray with 2 CPUs, one worker per METIS part, one torch thread each; phases_s from its "
-                "metrics log (averaged over workers, median over epochs); the gnndist runs take turns "
-                "for `rounds` rounds and each row is its fastest round (rounds_epoch_s: every round), since the "
-                "machine is shared and a busy spell slows whichever run it falls on. gnndist_same_node: the 2-worker "
-                "run with sampler.same_node_reads, each worker reading the other part from its files (both parts' "
-                "servers share the one node) instead of calling its server. PyG: one process, "
-                "NeighborLoader over the whole graph, 2 torch threads, "
-                "the model on the plain batch. Test accuracy (sampled with the training fanouts, after the given "
+                "gnndist: one worker per METIS part, one torch thread and one core each; phases_s from its "
+                "metrics log (averaged over workers, median over epochs). gnndist with 1 worker: a child process "
+                "pinned to CPU 0 (`cpus`) with a Ray of its own, 1 CPU, the part's server and the prefetch thread "
+                "included. gnndist_spare_core: the lone worker in Ray with 2 CPUs, its server and prefetch thread "
+                "building batches on the second core. 2 workers: Ray with 2 CPUs; gnndist_same_node with "
+                "sampler.same_node_reads, each worker reading the other part from its files instead of calling "
+                "its server. The gnndist runs take turns for `rounds` rounds and each row is its fastest round "
+                "(rounds_epoch_s: every round), since the machine is shared and a busy spell slows whichever run "
+                "it falls on. scaling_efficiency: throughput of 2 workers / (2 x that of the 1-worker run on one "
+                "core); scaling_efficiency_vs_lone_worker_with_spare_core: the same against gnndist_spare_core. "
+                "PyG: one process, NeighborLoader over the whole graph, 1 and 2 torch threads (`threads`), the "
+                "model on the plain batch. Test accuracy (sampled with the training fanouts, after the given "
                 "epochs only): gnndist over all test nodes (90% of the graph), PyG over a fixed random 20,000 of "
                 "them (test_nodes). forward_backward_one_batch: one batch of gnndist's sampler through PyG's "
-                "GraphSAGE, plain and trimmed, and through gnndist's, one thread, best of 5. gnndist_one_core: "
-                "gnndist with 1 worker in a child process pinned to CPU 0 (its Ray, server and prefetch thread "
-                "included); scaling_efficiency_one_core_per_worker compares the 2-worker run (2 cores) with it.",
+                "GraphSAGE, plain and trimmed, and through gnndist's, one thread, best of 5.",
     })
 
 
