@@ -76,7 +76,8 @@ _TRAIN_FLAGS = {
     "checkpoint_every": (TrainConfig, "checkpoint_every"), "cpus_per_worker": (TrainConfig, "cpus_per_worker"),
     "gpus_per_worker": (TrainConfig, "gpus_per_worker"),
     "fanouts": (SamplerConfig, "fanouts"), "batch_size": (SamplerConfig, "batch_size"),
-    "cache_fraction": (SamplerConfig, "cache_fraction"), "prefetch": (SamplerConfig, "prefetch"),
+    "cache_fraction": (SamplerConfig, "cache_fraction"), "cache_lookahead": (SamplerConfig, "cache_lookahead"),
+    "prefetch": (SamplerConfig, "prefetch"),
     "same_node_reads": (SamplerConfig, "same_node_reads"),
 }
 
@@ -115,6 +116,9 @@ def _add_train(sub) -> None:
     p.add_argument("--cache-fraction", type=float,
                    help="remote-feature cache size as a fraction of the part's sampling halo "
                         "(remote nodes within len(fanouts) hops of its training seeds)")
+    p.add_argument("--cache-lookahead", action="store_true", default=None,
+                   help="let the cache's contents follow the batches: keep the rows the batches sampled ahead "
+                        "use soonest, then the hottest")
     p.add_argument("--prefetch", type=int, help="batches prepared ahead (default 2)")
     p.add_argument("--address", help="join this Ray cluster (default: start a local one)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")

@@ -121,7 +121,10 @@ class SamplerConfig:
     sampling-halo nodes (at most one of the two). ``cache_policy`` ``"access"`` ranks the nodes
     by how many times sampled batches of ``cache_warmup_epochs`` passes over the part's training
     seeds draw them (any hop; a fraction samples that share of an epoch's batches), ``"degree"``
-    by their in-edges into the part.
+    by their in-edges into the part. ``cache_lookahead``: the cache starts so, then after each
+    batch keeps, of its rows and those just fetched, first the ones that the ``prefetch`` batches
+    sampled ahead use soonest, then the hottest (the same batches; fewer remote rows than any
+    fixed set when a batch needs many more rows than the cache holds).
     ``timeout_s``: the longest any remote call may take before a clear error.
     ``same_node_reads``: read the other parts whose servers run on the trainer's own Ray node
     straight from their partition files (memory-mapped, so the node's processes share one copy
@@ -146,6 +149,7 @@ class SamplerConfig:
     cache_fraction: float | None = None
     cache_policy: str = "access"
     cache_warmup_epochs: float = 1.0
+    cache_lookahead: bool = False
     timeout_s: float = 60.0
     same_node_reads: bool = False
 

@@ -34,7 +34,15 @@ from gnndist.runtime.rows import copy_rows
 from gnndist.runtime.shm import ReplyBuffer, fetch_layout, sample_layout, shm_available
 from gnndist.sampling import sample_khop, sample_neighbors
 from gnndist.sampling.batch import MiniBatch
-from gnndist.sampling.cache import AccessCounter, FeatureCache, cache_capacity, hottest_halo_nodes, sampling_halo
+from gnndist.sampling.cache import (
+    AccessCounter,
+    FeatureCache,
+    LookaheadCache,
+    cache_capacity,
+    hottest_halo_nodes,
+    sampling_halo,
+)
+from gnndist.sampling.neighbor import SampledSubgraph
 
 SPLITS = {"train": SPLIT_TRAIN, "val": SPLIT_VAL, "test": SPLIT_TEST}
 
@@ -102,7 +110,10 @@ class PartView:
         row_bytes = view.arrays.features.shape[1] * 4 + 8  # a float32 feature row and an int64 label
         size = cache_capacity(halo.size, row_bytes, cache_mb=config.cache_mb, cache_fraction=config.cache_fraction)
         if size:
-            view.cache = FeatureCache.build(view._cache_candidates(config, halo)[:size], view._fetch_remote_rows)
+            ranked = view._cache_candidates(config, halo)
+            view.cache = FeatureCache.build(ranked[:size], view._fetch_remote_rows)
+            if config.cache_lookahead:
+                view.cache = LookaheadCache(view.cache.ids, view.cache.x, view.cache.y, size, ranked)
         view.cache_halo_nodes = int(halo.size)
         # Choosing and filling the cache is a one-off cost, reported apart from per-epoch traffic.
         view.cache_fill_bytes, view.traffic = view.traffic.bytes, _Traffic()
@@ -267,10 +278,11 @@ class PartView:
         self._fetch_remote(ids, x, y, np.arange(ids.size))
         return x, y
 
-    def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def fetch(self, ids: np.ndarray, upcoming: list[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
         """``(x float32 [n, F], y int64 [n])`` of global ``ids``: own rows from disk, cached rows
         from the cache, the rest from their owners in one batched call per owner. Each row is
-        copied once, straight to its place in ``x``."""
+        copied once, straight to its place in ``x``. A :class:`LookaheadCache` then chooses what
+        to keep, knowing the global ids of the batches sampled after this one (``upcoming``)."""
         lo, hi = self.book.part_range(self.part)
         x = np.empty((ids.size, self.arrays.features.shape[1]), dtype=np.float32)
         y = np.empty(ids.size, dtype=np.int64)
@@ -285,6 +297,8 @@ class PartView:
         missing = remote[~hit]
         if missing.size:
             self._fetch_remote(ids[missing], x, y, missing)
+            if isinstance(self.cache, LookaheadCache):
+                self.cache.retain(ids[missing], x[missing], y[missing], list(upcoming))
         return x, y
 
     def seeds(self, split: str) -> np.ndarray:
@@ -324,14 +338,17 @@ class DistributedNeighborLoader:
         b = self.config.batch_size
         return [order[i * b:(i + 1) * b] for i in range(len(self))]
 
-    def batch(self, seeds: np.ndarray, seed: int) -> MiniBatch:
-        """Sample and fetch one mini-batch for ``seeds`` (global ids, unique)."""
+    def _sample(self, seeds: np.ndarray, seed: int) -> SampledSubgraph:
         start = time.perf_counter()
         sub = sample_khop(seeds, self.config.fanouts, self.view, seed)
-        sampled = time.perf_counter()
-        x, y = self.view.fetch(sub.n_id)
-        self.seconds["sample"] += sampled - start
-        self.seconds["fetch"] += time.perf_counter() - sampled
+        self.seconds["sample"] += time.perf_counter() - start
+        return sub
+
+    def _assemble(self, sub: SampledSubgraph, upcoming: list[np.ndarray]) -> MiniBatch:
+        """The mini-batch of ``sub`` with its features and labels (``upcoming``: see PartView.fetch)."""
+        start = time.perf_counter()
+        x, y = self.view.fetch(sub.n_id, upcoming)
+        self.seconds["fetch"] += time.perf_counter() - start
         return MiniBatch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(sub.edge_index),
                          n_id=torch.from_numpy(sub.n_id), batch_size=sub.batch_size,
                          num_sampled_nodes=sub.num_sampled_nodes, num_sampled_edges=sub.num_sampled_edges)
@@ -344,27 +361,32 @@ class DistributedNeighborLoader:
         ``plan``, one pass after another. Prefetching runs on across passes, so a new epoch's
         first batches are built while the last ones of the previous epoch train (and while it
         is evaluated) instead of being waited for."""
-        def jobs() -> Iterator[tuple[np.ndarray, int]]:
+        def built() -> Iterator[MiniBatch]:
+            # A lookahead cache needs to know the next batches' nodes when it fetches one: those
+            # are sampled `prefetch` batches ahead of the fetching.
+            window = self.config.prefetch if isinstance(self.view.cache, LookaheadCache) else 0
+            sampled: deque[SampledSubgraph] = deque()
             for epoch, count in plan:
                 batches = self._batches(epoch)
                 seeds = np.random.default_rng([self.config.seed, epoch, 1]).integers(0, 2**62, len(batches))
                 for i in range(min(count, len(batches))):
-                    yield batches[i], int(seeds[i])
+                    sampled.append(self._sample(batches[i], int(seeds[i])))
+                    if len(sampled) > window:
+                        yield self._assemble(sampled.popleft(), [s.n_id for s in sampled])
+            while sampled:
+                yield self._assemble(sampled.popleft(), [s.n_id for s in sampled])
 
+        batches = built()
         if self.config.prefetch == 0:
-            for b, seed in jobs():
-                yield self.batch(b, seed)
+            yield from batches
             return
         # Batches are built in a background thread (the sampling kernel releases the GIL and
         # Ray waits do too), so the next ones are ready while the model trains on this one.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnndist-prefetch") as pool:
-            ahead = deque()
-            for b, seed in jobs():
-                ahead.append(pool.submit(self.batch, b, seed))
-                if len(ahead) > self.config.prefetch:
-                    yield ahead.popleft().result()
-            while ahead:
-                yield ahead.popleft().result()
+            ahead = deque(pool.submit(next, batches, None) for _ in range(self.config.prefetch + 1))
+            while (batch := ahead.popleft().result()) is not None:
+                ahead.append(pool.submit(next, batches, None))
+                yield batch
 
     def stats(self) -> dict:
         """Remote traffic so far and the cache's counters."""

@@ -127,3 +127,45 @@ class FeatureCache:
         return {"cached_nodes": int(self.ids.size), "cache_bytes": int(self.x.nbytes + self.y.nbytes),
                 "hits": self.hits, "misses": self.misses, "hit_rate": self.hits / lookups if lookups else 0.0,
                 "bytes_saved": self.hits * row_bytes}
+
+
+class LookaheadCache(FeatureCache):
+    """A :class:`FeatureCache` of ``capacity`` rows whose contents follow the batches.
+
+    A static cache saves at most the rows that are hot in every batch. This one, after each batch,
+    keeps, of the rows it holds and the remote rows the batch has just fetched, first those that
+    the batches already sampled ahead (the loader's prefetch window) use soonest, then the hottest
+    by ``ranked`` (global ids, hottest first; others come last, by id). It never fetches a row of
+    its own: its contents change at no traffic.
+    """
+
+    def __init__(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray, capacity: int, ranked: np.ndarray) -> None:
+        super().__init__(ids, x, y)
+        self.capacity = capacity
+        order = np.argsort(ranked, kind="stable")
+        self._ranked_ids = ranked[order]  # sorted, for lookups by searchsorted
+        self._heat = (order + 1) / (ranked.size + 1)  # in (0, 1): hotter is smaller
+
+    def _cold(self, ids: np.ndarray) -> np.ndarray:
+        """Key in (0, 1] of each of ``ids`` by heat: its place in the ranking, 1 when unranked."""
+        if self._ranked_ids.size == 0:
+            return np.ones(ids.size)
+        pos = np.minimum(np.searchsorted(self._ranked_ids, ids), self._ranked_ids.size - 1)
+        return np.where(self._ranked_ids[pos] == ids, self._heat[pos], 1.0)
+
+    def retain(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray, upcoming: list[np.ndarray]) -> None:
+        """Choose the rows to keep from those held and the just-fetched ``ids`` (none of them held;
+        their rows ``x``, ``y``), given the global ids of the next batches in order (``upcoming``)."""
+        held = np.concatenate([self.ids, ids])
+        key = len(upcoming) + self._cold(held)
+        for j in reversed(range(len(upcoming))):  # the soonest use wins
+            key[np.isin(held, upcoming[j])] = j
+        keep = np.sort(np.argsort(key, kind="stable")[:self.capacity])
+        keep = keep[np.argsort(held[keep], kind="stable")]  # ids sorted for lookup
+        from_cache = keep < self.ids.size
+        rows = np.empty((keep.size, self.x.shape[1]), dtype=self.x.dtype)
+        labels = np.empty(keep.size, dtype=self.y.dtype)
+        rows[from_cache], labels[from_cache] = self.x[keep[from_cache]], self.y[keep[from_cache]]
+        fresh = keep[~from_cache] - self.ids.size
+        rows[~from_cache], labels[~from_cache] = x[fresh], y[fresh]
+        self.ids, self.x, self.y = held[keep], rows, labels

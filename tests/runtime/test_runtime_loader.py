@@ -126,6 +126,29 @@ def test_cache_gives_identical_batches_and_its_counters_add_up(partitioned, grap
     assert stats_cached["cache_fill_bytes"] > 0
 
 
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_lookahead_cache_gives_identical_batches_and_its_counters_add_up(partitioned, graph, prefetch):
+    """A lookahead cache changes where rows come from, never the batches, across epochs too; what
+    it serves is counted as hits, and the owners send that much less."""
+    root, servers, _ = partitioned
+    plain = _loader(root, servers, 0, batch_size=8, prefetch=prefetch)
+    cached = _loader(root, servers, 0, batch_size=8, prefetch=prefetch, cache_fraction=0.2, cache_lookahead=True)
+    capacity = cached.view.cache.capacity
+    assert capacity == round(0.2 * cached.view.cache_halo_nodes) > 0
+    lo, hi = cached.view.book.part_range(0)
+    plan = [(0, len(plain)), (1, len(plain))]
+    lookups = 0
+    for x, y in zip(plain.passes(plan), cached.passes(plan), strict=True):
+        assert x.n_id.equal(y.n_id) and x.edge_index.equal(y.edge_index)
+        assert x.x.equal(y.x) and x.y.equal(y.y)
+        lookups += sum(not lo <= v < hi for v in y.n_id.tolist())
+    assert cached.view.cache.ids.size == capacity
+    stats_plain, stats_cached = plain.stats(), cached.stats()
+    assert stats_cached["hits"] > 0 and stats_cached["hits"] + stats_cached["misses"] == lookups
+    assert stats_cached["bytes_saved"] == stats_cached["hits"] * (graph.feature_dim * 4 + 8)
+    assert stats_plain["remote_bytes"] - stats_cached["remote_bytes"] == stats_cached["bytes_saved"]
+
+
 def test_a_cache_of_the_whole_sampling_halo_serves_every_remote_row(partitioned):
     root, servers, _ = partitioned
     loader = _loader(root, servers, 0, cache_fraction=1.0)

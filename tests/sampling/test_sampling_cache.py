@@ -10,7 +10,7 @@ import pytest
 
 from gnndist.graph import Graph
 from gnndist.sampling import CSCProvider, sample_khop
-from gnndist.sampling.cache import AccessCounter, FeatureCache, cache_capacity, sampling_halo
+from gnndist.sampling.cache import AccessCounter, FeatureCache, LookaheadCache, cache_capacity, sampling_halo
 from gnndist.testing import random_graph
 
 
@@ -83,3 +83,49 @@ def test_feature_cache_serves_its_rows_and_counts_hits_and_bytes():
     assert stats["bytes_saved"] == hits * (3 * 4 + 8) and stats["hit_rate"] == hits / 60
     empty = FeatureCache.empty(3)
     assert not empty.lookup(np.array([1, 2]))[0].any() and empty.stats()["misses"] == 2
+
+
+def _rows(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows and labels that name their node, to check which row travels with which id."""
+    return np.repeat(ids[:, None].astype(np.float32), 3, axis=1), ids * 10
+
+
+def test_lookahead_cache_keeps_the_rows_used_soonest_then_the_hottest():
+    ranked = np.array([50, 40, 30, 20, 10])  # hottest first; 60, 70, 80 are unranked
+    start = np.array([10, 20])
+    cache = LookaheadCache(start, *_rows(start), capacity=4, ranked=ranked)
+    fetched = np.array([80, 30, 60, 70])
+    # 70 is used by the next batch, 10 by the one after; of the rest 30 and 20 are the hottest.
+    cache.retain(fetched, *_rows(fetched), upcoming=[np.array([70, 5]), np.array([10, 70, 99])])
+    assert cache.ids.tolist() == [10, 20, 30, 70]
+    x, y = _rows(cache.ids)
+    assert np.array_equal(cache.x, x) and np.array_equal(cache.y, y)
+    # With nothing ahead, heat alone decides: 70, needed no more, goes, and unranked 60 and 80 stay out.
+    fetched = np.array([60, 80, 50])
+    cache.retain(fetched, *_rows(fetched), upcoming=[])
+    assert cache.ids.tolist() == [10, 20, 30, 50]
+    hit, rows = cache.lookup(np.array([70, 60, 50, 10]))
+    assert hit.tolist() == [False, False, True, True] and cache.y[rows].tolist() == [500, 100]
+
+
+def test_lookahead_cache_matches_a_brute_force_choice():
+    rng = np.random.default_rng(0)
+    ranked = rng.permutation(200)[:120]
+    place = {int(v): i for i, v in enumerate(ranked)}
+    cache = LookaheadCache(np.empty(0, np.int64), np.empty((0, 3), np.float32), np.empty(0, np.int64),
+                           capacity=25, ranked=ranked)
+    for _ in range(30):
+        held = set(cache.ids.tolist())
+        fetched = rng.choice(np.setdiff1d(np.arange(200), cache.ids), size=rng.integers(1, 40), replace=False)
+        upcoming = [rng.choice(200, size=30, replace=False) for _ in range(rng.integers(0, 3))]
+
+        soonest = {}
+        for j, b in reversed(list(enumerate(upcoming))):
+            soonest.update(dict.fromkeys(b.tolist(), j))
+        pool = sorted(held) + fetched.tolist()  # the order the cache breaks ties in
+        want = sorted(pool, key=lambda v: ((0, soonest[v]) if v in soonest else (1, place.get(v, 10**6)),
+                                           pool.index(v)))[:25]
+        cache.retain(fetched, *_rows(fetched), upcoming)
+        assert cache.ids.tolist() == sorted(want)
+        x, y = _rows(cache.ids)
+        assert np.array_equal(cache.x, x) and np.array_equal(cache.y, y)
