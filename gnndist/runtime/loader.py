@@ -376,16 +376,18 @@ class DistributedNeighborLoader:
             while sampled:
                 yield self._assemble(sampled.popleft(), [s.n_id for s in sampled])
 
-        batches = built()
+        stream = built()
         if self.config.prefetch == 0:
-            yield from batches
+            yield from stream
             return
         # Batches are built in a background thread (the sampling kernel releases the GIL and
         # Ray waits do too), so the next ones are ready while the model trains on this one.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnndist-prefetch") as pool:
-            ahead = deque(pool.submit(next, batches, None) for _ in range(self.config.prefetch + 1))
-            while (batch := ahead.popleft().result()) is not None:
-                ahead.append(pool.submit(next, batches, None))
+            ahead = deque(pool.submit(next, stream, None) for _ in range(self.config.prefetch))
+            while True:
+                ahead.append(pool.submit(next, stream, None))
+                if (batch := ahead.popleft().result()) is None:
+                    return
                 yield batch
 
     def stats(self) -> dict:
