@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -278,7 +278,7 @@ class PartView:
         self._fetch_remote(ids, x, y, np.arange(ids.size))
         return x, y
 
-    def fetch(self, ids: np.ndarray, upcoming: list[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
+    def fetch(self, ids: np.ndarray, upcoming: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
         """``(x float32 [n, F], y int64 [n])`` of global ``ids``: own rows from disk, cached rows
         from the cache, the rest from their owners in one batched call per owner. Each row is
         copied once, straight to its place in ``x``. A :class:`LookaheadCache` then chooses what
@@ -298,7 +298,7 @@ class PartView:
         if missing.size:
             self._fetch_remote(ids[missing], x, y, missing)
             if isinstance(self.cache, LookaheadCache):
-                self.cache.retain(ids[missing], x[missing], y[missing], list(upcoming))
+                self.cache.retain(ids[missing], x[missing], y[missing], upcoming)
         return x, y
 
     def seeds(self, split: str) -> np.ndarray:

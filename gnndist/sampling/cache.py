@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -153,15 +153,15 @@ class LookaheadCache(FeatureCache):
         pos = np.minimum(np.searchsorted(self._ranked_ids, ids), self._ranked_ids.size - 1)
         return np.where(self._ranked_ids[pos] == ids, self._heat[pos], 1.0)
 
-    def retain(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray, upcoming: list[np.ndarray]) -> None:
+    def retain(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray, upcoming: Sequence[np.ndarray]) -> None:
         """Choose the rows to keep from those held and the just-fetched ``ids`` (none of them held;
         their rows ``x``, ``y``), given the global ids of the next batches in order (``upcoming``)."""
         held = np.concatenate([self.ids, ids])
         key = len(upcoming) + self._cold(held)
         for j in reversed(range(len(upcoming))):  # the soonest use wins
             key[np.isin(held, upcoming[j])] = j
-        keep = np.sort(np.argsort(key, kind="stable")[:self.capacity])
-        keep = keep[np.argsort(held[keep], kind="stable")]  # ids sorted for lookup
+        keep = np.argsort(key, kind="stable")[:self.capacity]
+        keep = keep[np.argsort(held[keep])]  # ids sorted for lookup (unique, so no ties)
         from_cache = keep < self.ids.size
         rows = np.empty((keep.size, self.x.shape[1]), dtype=self.x.dtype)
         labels = np.empty(keep.size, dtype=self.y.dtype)
