@@ -184,8 +184,9 @@ class TrainConfig:
     ``checkpoint_every``: save a checkpoint every N epochs (and after the last).
     ``cpus_per_worker``: CPUs each worker reserves from Ray (fractions allowed, to run more parts
     than the machine has cores). ``gpus_per_worker``: GPUs each worker reserves; 0 trains on CPU
-    with DDP over gloo, more puts the model and its batches on the worker's GPU with DDP over NCCL
-    (fractions share a GPU between workers).
+    with DDP over gloo, 1 (or more) puts the model and its batches on the worker's GPU with DDP over
+    NCCL. Fractions are refused: NCCL needs a GPU of its own for every rank (two ranks on one GPU
+    fail when the communicator is created).
     """
 
     SECTION = "train"
@@ -214,8 +215,10 @@ class TrainConfig:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
         if not self.cpus_per_worker > 0:
             raise ConfigError(f"train.cpus_per_worker must be positive, got {self.cpus_per_worker}")
-        if self.gpus_per_worker < 0:
-            raise ConfigError(f"train.gpus_per_worker must be 0 (CPU) or more, got {self.gpus_per_worker}")
+        if self.gpus_per_worker < 0 or self.gpus_per_worker != int(self.gpus_per_worker):
+            raise ConfigError(f"train.gpus_per_worker must be 0 (CPU) or a whole number of GPUs, got "
+                              f"{self.gpus_per_worker}: NCCL needs one GPU of its own per worker, so use fewer "
+                              "workers (parts) than GPUs, or 0 to train on CPU")
 
 
 C = TypeVar("C")
