@@ -13,8 +13,11 @@ follow ``config.weights``, so the node balance is guaranteed within the slack. W
 a training-node capacity per part (a second, equally weighted constraint). ``"edges"`` is not
 balanced by this method. The result depends only on the stream, so ``config.seed`` is unused.
 
-State is O(num_nodes + num_parts): the part of each node (int32) and the training mask; the
-edges of one chunk at a time are all that is read.
+The partitioner's own state is O(num_nodes + num_parts): the part of each node (int32) and the
+training mask; the edges of one chunk at a time are all that is read. That bound holds for a
+caller that streams chunks from disk (``scripts/bench_partition.py``, ``streaming-from-disk``);
+``gnndist partition`` loads the whole graph before any method runs, and writing the parts needs it
+too, so its peak memory is the graph's.
 """
 
 from __future__ import annotations
