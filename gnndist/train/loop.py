@@ -4,7 +4,9 @@ Every worker takes the same number of steps per epoch, agreed up front from an a
 the parts' training seed counts: a part that runs out of batches starts a fresh pass over its
 seeds, and a part with no training seeds still joins every all-reduce with a zero-gradient step,
 so no worker ever waits alone in a collective. Each worker's batch loss is weighted by its share
-of the step's seeds, so every training seed counts the same, as in one process.
+of the step's seeds, so within a step every seed counts the same, as in one process's batch. Over
+an epoch that holds only while no part runs out of seeds: a short part re-runs some of its seeds
+within the epoch, and those count more.
 """
 
 from __future__ import annotations
