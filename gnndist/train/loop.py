@@ -181,9 +181,11 @@ def _phase_means(seconds: dict[str, float], device: torch.device) -> dict[str, f
 def train_worker(cfg: dict) -> None:
     """Ray Train entry point. ``cfg``: root, servers, server_nodes, sampler, train, model_factory,
     loss_fn, metrics, out_dir, partition_sha, resume_epoch (the checkpoint to go on from, or None)."""
-    torch.set_num_threads(1)
     sampler: SamplerConfig = cfg["sampler"]
     config: TrainConfig = cfg["train"]
+    # As many torch threads as whole CPUs reserved: the prefetch thread's sampling and fetching
+    # run beside them, and more threads than reserved cores would take them from other workers.
+    torch.set_num_threads(max(1, int(config.cpus_per_worker)))
     loss_fn: Callable = cfg["loss_fn"] or F.cross_entropy
     metrics: dict[str, Metric] = cfg["metrics"]
     rank = ray.train.get_context().get_world_rank()
