@@ -11,7 +11,6 @@ within the epoch, and those count more.
 
 from __future__ import annotations
 
-import inspect
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -27,32 +26,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from gnndist.config import SamplerConfig, TrainConfig
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView
-from gnndist.sampling.batch import MiniBatch
 from gnndist.train import checkpoint
 from gnndist.train.metrics import Metric
+from gnndist.train.step import all_reduce_sum, forward, loss_weights, timed_allreduce, trims_layers
 
 PHASES = ("sample", "fetch", "wait", "forward_backward", "allreduce")
-
-
-def step_batch_sizes(counts: list[int], batch_size: int, drop_last: bool) -> list[list[int]]:
-    """The seeds in each part's batch at each step of an epoch, for parts with ``counts``
-    training seeds: as many steps as the part with the most batches has, the others starting
-    another pass over their seeds when theirs run out (see :func:`_plan`)."""
-    b = batch_size
-    passes = [[b] * (n // b) + ([n % b] if n % b and not drop_last else []) for n in counts]
-    steps = max((len(p) for p in passes), default=0)
-    return [[p[s % len(p)] if p else 0 for s in range(steps)] for p in passes]
-
-
-def loss_weights(counts: list[int], batch_size: int, drop_last: bool, rank: int) -> list[float]:
-    """For each step of an epoch, the weight of worker ``rank``'s mean batch loss: ``world size *
-    its seeds / all workers' seeds`` in that step (``counts``: each rank's training seeds). DDP
-    averages the workers' gradients, so each seed then counts the same whichever batch it is in,
-    as in one process: a part's short last batch (or a part with fewer seeds) would otherwise
-    weigh its seeds up to ``batch_size`` times more."""
-    sizes = step_batch_sizes(counts, batch_size, drop_last)
-    totals = [sum(col) for col in zip(*sizes, strict=True)]
-    return [len(counts) * m / t for m, t in zip(sizes[rank], totals, strict=True)]
 
 
 def assign_parts(worker_nodes: list[str], server_nodes: list[str]) -> list[int]:
@@ -88,23 +66,6 @@ def _plan(batches_per_pass: int, epochs: range, steps: int) -> Iterator[tuple[in
             rerun += 1
 
 
-def trims_layers(model: torch.nn.Module) -> bool:
-    """Whether ``model``'s forward takes PyG's per-hop counts (then it computes each layer only
-    for the hops later layers need, as PyG's ``BasicGNN`` does)."""
-    module = model.module if isinstance(model, DistributedDataParallel) else model
-    return "num_sampled_nodes_per_hop" in inspect.signature(module.forward).parameters
-
-
-def forward(model: torch.nn.Module, batch: MiniBatch, trim: bool) -> torch.Tensor:
-    """The logits of the batch's seeds."""
-    if trim:
-        out = model(batch.x, batch.edge_index, num_sampled_nodes_per_hop=batch.num_sampled_nodes,
-                    num_sampled_edges_per_hop=batch.num_sampled_edges)
-    else:
-        out = model(batch.x, batch.edge_index)
-    return out[:batch.batch_size]
-
-
 def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,
                 metrics: dict[str, Metric], device: torch.device) -> dict[str, torch.Tensor]:
     """Each metric's sums over the nodes of ``split`` that this part owns (model in eval mode, on
@@ -130,40 +91,17 @@ def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, 
     return sums
 
 
-def _all_reduce_sum(t: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """The sum of ``t`` over the workers, on CPU; the collective runs on ``device`` (NCCL takes
-    only GPU tensors)."""
-    t = t.to(device)
-    dist.all_reduce(t)
-    return t.cpu()
-
-
 def _evaluate(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,
               metrics: dict[str, Metric], device: torch.device) -> dict[str, float]:
     """``{split}_{name}`` of every metric over all parts: sums all-reduced, then the value."""
     sums = metric_sums(model, view, sampler, split, metrics, device)
-    flat = _all_reduce_sum(torch.cat([sums[name].flatten().to(device) for name in metrics]), device)
+    flat = all_reduce_sum(torch.cat([sums[name].flatten().to(device) for name in metrics]), device)
     values, offset = {}, 0
     for name, metric in metrics.items():
         n = sums[name].numel()
         values[f"{split}_{name}"] = metric.value(flat[offset:offset + n].view_as(sums[name]))
         offset += n
     return values
-
-
-def _timed_allreduce(seconds, bucket):  # unannotated: DDP refuses string annotations on hooks
-    """DDP communication hook (``dist.GradBucket`` -> ``Future[Tensor]``): DDP's own averaging
-    all-reduce, waited for here so that its time is measured apart from the backward pass it
-    would otherwise overlap. ``seconds``: the worker's phase timers."""
-    start = time.perf_counter()
-    buffer = bucket.buffer().div_(dist.get_world_size())
-    dist.all_reduce(buffer)
-    if buffer.is_cuda:
-        torch.cuda.synchronize(buffer.device)
-    seconds["allreduce"] += time.perf_counter() - start
-    done = torch.futures.Future()
-    done.set_result(buffer)
-    return done
 
 
 def _bytes_moved(view: PartView) -> torch.Tensor:
@@ -174,7 +112,7 @@ def _bytes_moved(view: PartView) -> torch.Tensor:
 
 def _phase_means(seconds: dict[str, float], device: torch.device) -> dict[str, float]:
     """Each phase's seconds averaged over the workers."""
-    t = _all_reduce_sum(torch.tensor([seconds[p] for p in PHASES], dtype=torch.float64), device)
+    t = all_reduce_sum(torch.tensor([seconds[p] for p in PHASES], dtype=torch.float64), device)
     return {p: round(float(v) / dist.get_world_size(), 4) for p, v in zip(PHASES, t, strict=True)}
 
 
@@ -209,7 +147,7 @@ def train_worker(cfg: dict) -> None:
     device = ray.train.torch.get_device()
     seconds = dict.fromkeys(PHASES, 0.0)
     if isinstance(model, DistributedDataParallel):
-        model.register_comm_hook(seconds, _timed_allreduce)
+        model.register_comm_hook(seconds, timed_allreduce)
     trim = trims_layers(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     counts = [0] * dist.get_world_size()
@@ -254,8 +192,8 @@ def train_worker(cfg: dict) -> None:
         epoch_s = time.perf_counter() - epoch_start
         for phase in ("sample", "fetch"):
             seconds[phase] = loader.seconds[phase] - built[phase]
-        total = _all_reduce_sum(total, device)
-        moved = _all_reduce_sum(_bytes_moved(view) - moved, device)
+        total = all_reduce_sum(total, device)
+        moved = all_reduce_sum(_bytes_moved(view) - moved, device)
         record = {"epoch": epoch, "loss": float(total[0] / max(total[1], 1)), "steps": steps,
                   "epoch_s": round(epoch_s, 4), "phases": _phase_means(seconds, device),
                   "remote_bytes": int(moved[0]), "same_node_bytes": int(moved[1])}

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gnndist.train.loop import assign_parts, loss_weights, step_batch_sizes
+from gnndist.train.loop import assign_parts
 from gnndist.train.metrics import ACCURACY, macro_f1, with_accuracy
+from gnndist.train.step import loss_weights, step_batch_sizes
 
 
 def _f1_by_hand(pred: torch.Tensor, y: torch.Tensor, num_classes: int) -> float:
