@@ -67,6 +67,10 @@ class PartView:
 
     Implements the ``NeighborProvider`` protocol (:meth:`sample`) over global ids and fetches
     features and labels of any global ids (:meth:`fetch`).
+
+    One loader at a time reads through a view (its prefetch thread): the traffic counters, the
+    cache and a lookahead cache's choices are that loader's. A loader on another thread, such as
+    evaluation's while training prefetches, reads through a :meth:`sibling`.
     """
 
     def __init__(self, part: int, arrays: PartArrays, book: PartitionBook, servers: ServerGroup,
@@ -81,7 +85,8 @@ class PartView:
         self.cache_fill_bytes = 0
         self.cache_halo_nodes = 0  # the size cache_fraction refers to (see SamplerConfig)
         self.same_node: dict[int, PartArrays] = {}  # other parts read from their files (same_node_reads)
-        # Shared-memory reply buffers for the servers on this node that are called (see runtime/shm.py).
+        # Shared-memory reply buffers for the servers on this node that are called (see runtime/shm.py);
+        # shared with siblings, each buffer locked for a whole call (see sibling).
         self.replies: dict[int, ReplyBuffer] = {}
         # Halo nodes whose in-edges this part stores (hop < L), sorted for lookups.
         n_csc = arrays.halo_indptr.size - 1
@@ -113,10 +118,29 @@ class PartView:
             ranked = view._cache_candidates(config, halo)
             view.cache = FeatureCache.build(ranked[:size], view._fetch_remote_rows)
             if config.cache_lookahead:
-                view.cache = LookaheadCache(view.cache.ids, view.cache.x, view.cache.y, size, ranked)
+                rows = view.cache.rows
+                view.cache = LookaheadCache(rows.ids, rows.x, rows.y, size, ranked)
         view.cache_halo_nodes = int(halo.size)
         # Choosing and filling the cache is a one-off cost, reported apart from per-epoch traffic.
         view.cache_fill_bytes, view.traffic = view.traffic.bytes, _Traffic()
+        return view
+
+    def sibling(self) -> PartView:
+        """A view of the same part for a loader on another thread, safe beside this view's loader.
+
+        It shares what neither changes: the part's arrays, the other parts' files, the servers.
+        It has traffic counters of its own, and a cache of this one's rows as they are now that
+        never changes and counts its own hits (:meth:`FeatureCache.snapshot`): so it never moves
+        this view's lookahead cache or its counters. The reply buffers are shared, each behind
+        its lock for a whole call (request, reply, copy out): a buffer of its own per sibling
+        would add a file and a mapping the server keeps for as long as it lives, per evaluation,
+        and the server answers one call at a time anyway, so the lock costs no waiting it would
+        not have.
+        """
+        view = PartView(self.part, self.arrays, self.book, self.servers, self.timeout_s)
+        view.cache = self.cache.snapshot()
+        view.same_node = self.same_node
+        view.replies = self.replies
         return view
 
     def _cache_candidates(self, config: SamplerConfig, halo: np.ndarray) -> np.ndarray:
@@ -291,9 +315,10 @@ class PartView:
         copy_rows(x, own, self.arrays.features, ids[own] - lo)
         y[own] = self.arrays.labels[ids[own] - lo]
         remote = np.flatnonzero(~is_own)
-        hit, rows = self.cache.lookup(ids[remote])
-        copy_rows(x, remote[hit], self.cache.x, rows)
-        y[remote[hit]] = self.cache.y[rows]
+        # Rows are read from the state the ids were looked up in, whatever the cache holds now.
+        cached, hit, rows = self.cache.lookup(ids[remote])
+        copy_rows(x, remote[hit], cached.x, rows)
+        y[remote[hit]] = cached.y[rows]
         missing = remote[~hit]
         if missing.size:
             self._fetch_remote(ids[missing], x, y, missing)
@@ -320,8 +345,18 @@ class DistributedNeighborLoader:
         self.seeds = seeds
         self.config = config
         self.epoch = 0
-        # Seconds spent building batches (in the prefetch thread when prefetching), by phase.
+        # Seconds spent building batches (in the prefetch thread when prefetching), by phase. Each
+        # loader has its own, written by its one building thread; readers see whole floats.
         self.seconds = {"sample": 0.0, "fetch": 0.0}
+
+    @classmethod
+    def for_evaluation(cls, view: PartView, split: str, config: SamplerConfig) -> DistributedNeighborLoader:
+        """A loader over the part's ``split`` seeds in order (``config``'s fanouts, batch size,
+        prefetch and timeout), on a :meth:`PartView.sibling` of ``view``: it may run while
+        ``view``'s own loader prefetches, and changes nothing that loader reads or counts."""
+        return cls(view.sibling(), view.seeds(split), SamplerConfig(
+            fanouts=config.fanouts, batch_size=config.batch_size, shuffle=False, prefetch=config.prefetch,
+            timeout_s=config.timeout_s))
 
     def __len__(self) -> int:
         n, b = self.seeds.size, self.config.batch_size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -86,16 +87,34 @@ def cache_capacity(num_candidates: int, row_bytes: int, *, cache_mb: float | Non
     return 0
 
 
-class FeatureCache:
-    """Features and labels of a fixed set of remote nodes, with hit and byte counters.
+@dataclass(frozen=True)
+class CachedRows:
+    """One state of a cache, never changed: ``ids`` int64 [m] global ids, sorted; ``x`` float32
+    [m, F] and ``y`` int64 [m] their features and labels (arrays made read-only).
 
-    ``ids``: int64 [m] global ids, sorted; ``x``: float32 [m, F] and ``y``: int64 [m] theirs.
+    A cache that changes replaces its whole state with one reference assignment, and a reader
+    takes the state once: so ids of one state are never paired with rows of another, whatever
+    another thread does meanwhile (the row-copy kernel trusts its row numbers).
+    """
+
+    ids: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+
+    def __post_init__(self) -> None:
+        for array in (self.ids, self.x, self.y):
+            array.setflags(write=False)
+
+
+class FeatureCache:
+    """Features and labels of a fixed set of remote nodes (:attr:`rows`), with hit and byte counters.
+
+    The counters belong to the one loader reading through this cache; a loader on another thread
+    takes a :meth:`snapshot` of its own.
     """
 
     def __init__(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
-        self.ids = ids
-        self.x = x
-        self.y = y
+        self.rows = CachedRows(ids, x, y)
         self.hits = 0
         self.misses = 0
 
@@ -110,21 +129,34 @@ class FeatureCache:
         ids = np.sort(ids)
         return cls(ids, *fetch(ids))
 
-    def lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``(hit bool [n], rows int64 [hits])``: which of ``ids`` are cached and their rows in ``x``."""
-        if self.ids.size == 0:
+    @property
+    def ids(self) -> np.ndarray:
+        """Global ids held now (int64, sorted); read rows through :meth:`lookup`'s state, not beside this."""
+        return self.rows.ids
+
+    def snapshot(self) -> FeatureCache:
+        """A cache of the rows held now that never changes, with counters of its own (zero)."""
+        rows = self.rows
+        return FeatureCache(rows.ids, rows.x, rows.y)
+
+    def lookup(self, ids: np.ndarray) -> tuple[CachedRows, np.ndarray, np.ndarray]:
+        """``(state, hit bool [n], rows int64 [hits])``: which of global ``ids`` are cached, and
+        their rows in ``state.x`` / ``state.y`` (the state they were looked up in)."""
+        state = self.rows
+        if state.ids.size == 0:
             self.misses += ids.size
-            return np.zeros(ids.size, dtype=bool), np.empty(0, dtype=np.int64)
-        pos = np.minimum(np.searchsorted(self.ids, ids), self.ids.size - 1)
-        hit = self.ids[pos] == ids
+            return state, np.zeros(ids.size, dtype=bool), np.empty(0, dtype=np.int64)
+        pos = np.minimum(np.searchsorted(state.ids, ids), state.ids.size - 1)
+        hit = state.ids[pos] == ids
         self.hits += int(hit.sum())
         self.misses += int(ids.size - hit.sum())
-        return hit, pos[hit]
+        return state, hit, pos[hit]
 
     def stats(self) -> dict:
-        row_bytes = self.x.shape[1] * self.x.itemsize + self.y.itemsize
+        state = self.rows
+        row_bytes = state.x.shape[1] * state.x.itemsize + state.y.itemsize
         lookups = self.hits + self.misses
-        return {"cached_nodes": int(self.ids.size), "cache_bytes": int(self.x.nbytes + self.y.nbytes),
+        return {"cached_nodes": int(state.ids.size), "cache_bytes": int(state.x.nbytes + state.y.nbytes),
                 "hits": self.hits, "misses": self.misses, "hit_rate": self.hits / lookups if lookups else 0.0,
                 "bytes_saved": self.hits * row_bytes}
 
@@ -136,7 +168,8 @@ class LookaheadCache(FeatureCache):
     keeps, of the rows it holds and the remote rows the batch has just fetched, first those that
     the batches already sampled ahead (the loader's prefetch window) use soonest, then the hottest
     by ``ranked`` (global ids, hottest first; others come last, by id). It never fetches a row of
-    its own: its contents change at no traffic.
+    its own: its contents change at no traffic. Only the loader that owns it retains; each retain
+    swaps in a new :class:`CachedRows`, so a lookup made before it still reads its own state.
     """
 
     def __init__(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray, capacity: int, ranked: np.ndarray) -> None:
@@ -156,16 +189,18 @@ class LookaheadCache(FeatureCache):
     def retain(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray, upcoming: Sequence[np.ndarray]) -> None:
         """Choose the rows to keep from those held and the just-fetched ``ids`` (none of them held;
         their rows ``x``, ``y``), given the global ids of the next batches in order (``upcoming``)."""
-        held = np.concatenate([self.ids, ids])
+        state = self.rows  # once: the new state is built from this one alone
+        held = np.concatenate([state.ids, ids])
         key = len(upcoming) + self._cold(held)
         for j in reversed(range(len(upcoming))):  # the soonest use wins
             key[np.isin(held, upcoming[j])] = j
         keep = np.argsort(key, kind="stable")[:self.capacity]
         keep = keep[np.argsort(held[keep])]  # ids sorted for lookup (unique, so no ties)
-        from_cache = keep < self.ids.size
-        rows = np.empty((keep.size, self.x.shape[1]), dtype=self.x.dtype)
-        labels = np.empty(keep.size, dtype=self.y.dtype)
-        rows[from_cache], labels[from_cache] = self.x[keep[from_cache]], self.y[keep[from_cache]]
-        fresh = keep[~from_cache] - self.ids.size
+        from_cache = keep < state.ids.size
+        rows = np.empty((keep.size, state.x.shape[1]), dtype=state.x.dtype)
+        labels = np.empty(keep.size, dtype=state.y.dtype)
+        rows[from_cache], labels[from_cache] = state.x[keep[from_cache]], state.y[keep[from_cache]]
+        fresh = keep[~from_cache] - state.ids.size
         rows[~from_cache], labels[~from_cache] = x[fresh], y[fresh]
-        self.ids, self.x, self.y = held[keep], rows, labels
+        # One assignment: a reader holding the old state keeps reading it, consistent, to the end.
+        self.rows = CachedRows(held[keep], rows, labels)

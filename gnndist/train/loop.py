@@ -70,9 +70,8 @@ def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, 
                 metrics: dict[str, Metric], device: torch.device) -> dict[str, torch.Tensor]:
     """Each metric's sums over the nodes of ``split`` that this part owns (model in eval mode, on
     ``device``)."""
-    loader = DistributedNeighborLoader(view, view.seeds(split), SamplerConfig(
-        fanouts=sampler.fanouts, batch_size=sampler.batch_size, shuffle=False, prefetch=sampler.prefetch,
-        timeout_s=sampler.timeout_s))
+    # On a sibling view: the training loader may be prefetching on ``view`` meanwhile.
+    loader = DistributedNeighborLoader.for_evaluation(view, split, sampler)
     trim = trims_layers(model)
     sums: dict[str, torch.Tensor] = {}
     was_training = model.training

@@ -74,15 +74,15 @@ def test_feature_cache_serves_its_rows_and_counts_hits_and_bytes():
     cached, hits = {3, 17, 29, 40}, 0
     for _ in range(5):
         ids = rng.choice(50, size=12, replace=False)
-        hit, rows = cache.lookup(ids)
+        state, hit, rows = cache.lookup(ids)
         assert hit.tolist() == [int(v) in cached for v in ids]
-        assert np.array_equal(cache.x[rows], x_all[ids[hit]]) and np.array_equal(cache.y[rows], y_all[ids[hit]])
+        assert np.array_equal(state.x[rows], x_all[ids[hit]]) and np.array_equal(state.y[rows], y_all[ids[hit]])
         hits += sum(int(v) in cached for v in ids)
     stats = cache.stats()
     assert stats["hits"] == hits and stats["misses"] == 60 - hits and stats["cached_nodes"] == 4
     assert stats["bytes_saved"] == hits * (3 * 4 + 8) and stats["hit_rate"] == hits / 60
     empty = FeatureCache.empty(3)
-    assert not empty.lookup(np.array([1, 2]))[0].any() and empty.stats()["misses"] == 2
+    assert not empty.lookup(np.array([1, 2]))[1].any() and empty.stats()["misses"] == 2
 
 
 def _rows(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,13 +99,13 @@ def test_lookahead_cache_keeps_the_rows_used_soonest_then_the_hottest():
     cache.retain(fetched, *_rows(fetched), upcoming=[np.array([70, 5]), np.array([10, 70, 99])])
     assert cache.ids.tolist() == [10, 20, 30, 70]
     x, y = _rows(cache.ids)
-    assert np.array_equal(cache.x, x) and np.array_equal(cache.y, y)
+    assert np.array_equal(cache.rows.x, x) and np.array_equal(cache.rows.y, y)
     # With nothing ahead, heat alone decides: 70, needed no more, goes, and unranked 60 and 80 stay out.
     fetched = np.array([60, 80, 50])
     cache.retain(fetched, *_rows(fetched), upcoming=[])
     assert cache.ids.tolist() == [10, 20, 30, 50]
-    hit, rows = cache.lookup(np.array([70, 60, 50, 10]))
-    assert hit.tolist() == [False, False, True, True] and cache.y[rows].tolist() == [500, 100]
+    state, hit, rows = cache.lookup(np.array([70, 60, 50, 10]))
+    assert hit.tolist() == [False, False, True, True] and state.y[rows].tolist() == [500, 100]
 
 
 def test_lookahead_cache_matches_a_brute_force_choice():
@@ -128,4 +128,25 @@ def test_lookahead_cache_matches_a_brute_force_choice():
         cache.retain(fetched, *_rows(fetched), upcoming)
         assert cache.ids.tolist() == sorted(want)
         x, y = _rows(cache.ids)
-        assert np.array_equal(cache.x, x) and np.array_equal(cache.y, y)
+        assert np.array_equal(cache.rows.x, x) and np.array_equal(cache.rows.y, y)
+
+
+def test_a_snapshot_keeps_its_rows_and_counts_apart_while_the_cache_moves_on():
+    """What a loader on another thread reads through: the rows held when it was taken, never
+    changed (nor changeable), and hits and misses of its own."""
+    start = np.array([10, 20, 30])
+    cache = LookaheadCache(start, *_rows(start), capacity=3, ranked=np.array([10, 20, 30, 40, 50, 60]))
+    snapshot = cache.snapshot()
+    assert not isinstance(snapshot, LookaheadCache)  # nothing can make it retain
+    state, hit, rows = cache.lookup(np.array([10, 99]))
+    fetched = np.array([40, 50, 60])
+    cache.retain(fetched, *_rows(fetched), upcoming=[fetched])
+    assert cache.ids.tolist() == [40, 50, 60]
+    assert state.y[rows].tolist() == [100]  # a state looked up before the retain still reads its rows
+    state, hit, rows = snapshot.lookup(np.array([30, 40, 20]))
+    assert hit.tolist() == [True, False, True] and state.y[rows].tolist() == [300, 200]
+    assert np.array_equal(snapshot.rows.x, _rows(start)[0])
+    assert (snapshot.hits, snapshot.misses, cache.hits, cache.misses) == (2, 1, 1, 1)
+    for array in (cache.rows.ids, cache.rows.x, cache.rows.y, snapshot.rows.x):
+        with pytest.raises(ValueError, match="read-only"):
+            array[:1] = 0
