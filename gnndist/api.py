@@ -22,11 +22,14 @@ def partition(source: SourceConfig | Graph, config: PartitionConfig, out: str | 
               force: bool = False, reporter: Reporter | None = None) -> Path:
     """Partition a graph and write the partition directory ``out``; returns its path.
 
-    ``out`` must not exist unless ``force`` (and then it must be a partition directory).
+    ``out`` must not exist unless ``force`` (and then it must be a partition directory): checked
+    first, so a refused ``out`` is found out before the graph is loaded and partitioned.
     """
+    from gnndist.partition.format import check_destination
     from partitioners import make_partitioner
     from partitioners.writer import write_partitions
 
+    check_destination(Path(out), force)
     reporter = reporter or QuietReporter()
     graph = load(source, reporter)
     assignment = make_partitioner(config).assign(graph, reporter=reporter)

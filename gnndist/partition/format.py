@@ -139,7 +139,7 @@ class PartitionWriter:
         self._parts: dict[int, dict] = {}
 
     def __enter__(self) -> PartitionWriter:
-        _check_destination(self.out, self.force)
+        check_destination(self.out, self.force)
         self.out.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.tmp-", dir=self.out.parent))
         return self
@@ -182,7 +182,10 @@ class PartitionWriter:
         return self.out
 
 
-def _check_destination(out: Path, force: bool) -> None:
+def check_destination(out: Path, force: bool) -> None:
+    """Refuse (``FileExistsError``) a partition directory ``out`` that writing would refuse: one
+    that exists, unless ``force``, and then only if it is a partition directory. Cheap, so a
+    caller runs it before loading and partitioning a graph, not only when writing."""
     if not out.exists():
         return
     if not force:
