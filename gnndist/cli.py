@@ -31,11 +31,14 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
+_NUM_CLASSES_HELP = "class count, when the labels do not show it (default: largest label + 1)"
+
 # flag destination -> (config class, field). Flags left unset (None) keep the job file's value.
 _PARTITION_FLAGS = {
     "dataset": (SourceConfig, "dataset"), "features": (SourceConfig, "features"),
     "labels": (SourceConfig, "labels"), "split": (SourceConfig, "split"),
     "undirected": (SourceConfig, "undirected"), "split_seed": (SourceConfig, "seed"),
+    "num_classes": (SourceConfig, "num_classes"),
     "method": (PartitionConfig, "method"), "parts": (PartitionConfig, "num_parts"),
     "weights": (PartitionConfig, "weights"), "balance": (PartitionConfig, "balance"),
     "halo_hops": (PartitionConfig, "halo_hops"), "seed": (PartitionConfig, "seed"),
@@ -54,6 +57,7 @@ def _add_partition(sub) -> None:
     p.add_argument("--undirected", action=argparse.BooleanOptionalAction, default=None,
                    help="add each edge's reverse (edge lists, OGB folders)")
     p.add_argument("--split-seed", type=int, help="seed of generated splits and synthetic graphs")
+    p.add_argument("--num-classes", type=int, help=_NUM_CLASSES_HELP)
     p.add_argument("--method", choices=PARTITION_METHODS, help="partitioner (default metis)")
     p.add_argument("--parts", type=int, help="number of parts (default 2)")
     p.add_argument("--weights", type=_floats, help="relative capacity per part, e.g. 1,1,2,4")
@@ -68,7 +72,8 @@ def _add_partition(sub) -> None:
 
 
 _TRAIN_FLAGS = {
-    "dataset": (SourceConfig, "dataset"), "parts": (PartitionConfig, "num_parts"),
+    "dataset": (SourceConfig, "dataset"), "num_classes": (SourceConfig, "num_classes"),
+    "parts": (PartitionConfig, "num_parts"),
     "method": (PartitionConfig, "method"),
     "model": (TrainConfig, "model"), "hidden": (TrainConfig, "hidden"), "epochs": (TrainConfig, "epochs"),
     "lr": (TrainConfig, "lr"), "dropout": (TrainConfig, "dropout"), "weight_decay": (TrainConfig, "weight_decay"),
@@ -95,6 +100,7 @@ def _add_train(sub) -> None:
     p.add_argument("--config", help="job file (.yaml/.yml/.toml) with [source] [partition] [sampler] [train]")
     p.add_argument("--partitions", help="an existing partition directory (else --dataset is partitioned)")
     p.add_argument("--dataset", help="dataset to partition when --partitions is not given (default cora)")
+    p.add_argument("--num-classes", type=int, help=_NUM_CLASSES_HELP)
     p.add_argument("--parts", type=int, help="parts = workers when partitioning here (default 2)")
     p.add_argument("--method", choices=PARTITION_METHODS, help="partitioner when partitioning here")
     p.add_argument("--model", choices=MODELS, help="built-in model (default sage)")

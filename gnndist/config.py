@@ -39,6 +39,8 @@ class SourceConfig:
     with KIND ``sbm`` or ``rmat``. ``features``/``labels``: files that go with an edge list.
     ``undirected``: add each edge's reverse (edge lists, OGB folders, npz and synthetic graphs). ``split``: which split
     to use, e.g. ``"0"`` (index into a file's splits), ``"per_class:20,30"`` or ``"random:0.6,0.2"``.
+    ``num_classes``: the class count when the labels do not show it (``None``: the largest label
+    + 1, refused when the labels make it implausible; see ``gnndist.graph.class_count``).
     """
 
     SECTION = "source"
@@ -49,10 +51,13 @@ class SourceConfig:
     undirected: bool = True
     split: str = "default"
     seed: int = 0
+    num_classes: int | None = None
 
     def __post_init__(self) -> None:
         if not self.dataset:
             raise ConfigError("source.dataset is empty: give a dataset name, a path or synthetic:KIND:...")
+        if self.num_classes is not None and self.num_classes < 1:
+            raise ConfigError(f"source.num_classes must be at least 1, got {self.num_classes}")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -11,7 +11,12 @@ Documented handling of messy input (applied by :meth:`Graph.from_edges`):
 - duplicate edges are merged into one;
 - self-loops are dropped (models that want them add their own, e.g. ``GCNConv``), and the number
   dropped is kept in ``Graph.dropped_self_loops``;
-- isolated nodes are kept: they are nodes, they get a part and count towards balance.
+- isolated nodes are kept: they are nodes, they get a part and count towards balance;
+- a graph without features is legal: it holds ``x`` float32 [N, 0] as given, and partitioning
+  stores :meth:`Graph.input_features` instead, two structural columns (a constant 1 and
+  ``log(1 + in-degree)``), so that every model has an input (see :data:`DEGREE_FEATURES`);
+- the class count is the largest label + 1 unless given; a count that the labels make
+  implausible is refused (see :func:`class_count`), and a given count must exceed every label.
 """
 
 from __future__ import annotations
@@ -26,6 +31,15 @@ import torch
 
 #: Label of a node without a class (it may sit in no split, or only in unsupervised use).
 UNLABELLED = -1
+
+#: :meth:`Graph.input_features` kinds: the graph's own features, or structural ones for a graph
+#: without features (recorded as ``graph.features`` in a partition manifest).
+GIVEN_FEATURES, DEGREE_FEATURES = "given", "degree"
+
+#: An inferred class count (largest label + 1) is implausible above this many times the number of
+#: distinct labels: the labels are then ids of something else or hold a typo, and the model's
+#: output layer is as wide as the count (a label of 10^9 would ask for hundreds of GB).
+CLASS_GAP_FACTOR = 10
 
 
 class GraphError(ValueError):
@@ -48,7 +62,8 @@ class Graph:
         name: short dataset name, e.g. ``"cora"``.
         indptr: int64 [N + 1], CSC offsets of each node's in-edges.
         indices: int64 [E], source node of each in-edge, grouped by destination.
-        x: float32 [N, F] node features (F may be 0).
+        x: float32 [N, F] node features; F = 0 for a graph without features, which partitioning
+            gives structural input features instead (:meth:`input_features`).
         y: int64 [N] class labels in ``[0, num_classes)``, or ``UNLABELLED``.
         train_mask, val_mask, test_mask: bool [N], pairwise disjoint.
         num_classes: number of classes.
@@ -87,6 +102,7 @@ class Graph:
         val_mask: np.ndarray | torch.Tensor,
         test_mask: np.ndarray | torch.Tensor,
         num_classes: int | None = None,
+        labels_origin: str | None = None,
         name: str,
         origin: str,
         undirected: bool = False,
@@ -95,7 +111,8 @@ class Graph:
         """Build a graph from an edge list ``src[i] -> dst[i]`` (int, global ids, length E).
 
         With ``undirected=True`` every edge is also added reversed. Duplicates are merged and
-        self-loops dropped (see the module docstring). ``num_classes`` defaults to ``max(y) + 1``.
+        self-loops dropped (see the module docstring). ``num_classes`` defaults to ``max(y) + 1``,
+        checked by :func:`class_count`, whose errors name ``labels_origin`` (default ``origin``).
         """
         src = _as_int64(src, origin, "edge sources")
         dst = _as_int64(dst, origin, "edge targets")
@@ -105,8 +122,7 @@ class Graph:
         _check_ids(dst, num_nodes, origin)
         indptr, indices, loops = _build_csc(src, dst, num_nodes, undirected)
         y_t = torch.as_tensor(np.asarray(y)).to(torch.int64)
-        if num_classes is None:
-            num_classes = int(y_t.max()) + 1 if y_t.numel() else 0
+        num_classes = class_count(y_t.numpy(), labels_origin or origin, num_classes)
         x_t = torch.zeros((num_nodes, 0), dtype=torch.float32) if x is None else _as_float32(x, origin)
         return cls(
             name=name,
@@ -150,10 +166,7 @@ class Graph:
 
     def _validate_labels(self) -> None:
         y = self.y
-        if y.numel() and (int(y.min()) < UNLABELLED or int(y.max()) >= self.num_classes):
-            node = int(torch.nonzero((y < UNLABELLED) | (y >= self.num_classes))[0])
-            raise GraphError(self.origin, f"label {int(y[node])} of node {node} is out of range "
-                             f"0..{self.num_classes - 1}", "labels must be class ids, -1 for none")
+        class_count(y.numpy(), self.origin, self.num_classes)  # refuses a label outside the classes
         overlap = (self.train_mask.int() + self.val_mask.int() + self.test_mask.int()) > 1
         if bool(overlap.any()):
             raise GraphError(self.origin, f"node {int(torch.nonzero(overlap)[0])} is in more than one split")
@@ -196,12 +209,30 @@ class Graph:
             lo, hi = indptr[start], indptr[stop]
             yield start, indptr[start:stop + 1] - lo, indices[lo:hi]
 
+    def input_features(self) -> tuple[np.ndarray, str]:
+        """The features a model reads: float32 [N, F'] (global ids, node order) and their kind.
+
+        The graph's own ``x`` (kind :data:`GIVEN_FEATURES`) when it has columns. A graph without
+        features gets (kind :data:`DEGREE_FEATURES`) two columns computed from the whole graph,
+        so that every part and every halo fetch see the same values: a constant 1 (a sum
+        aggregator such as GIN's turns it into the degree; mean aggregators into "has
+        in-neighbours") and ``log(1 + in-degree)``, logged so hubs do not swamp the scale.
+        It costs 8 bytes a node, needs no parameters and no change to the halo exchange.
+        """
+        if self.feature_dim:
+            return self.x.numpy(), GIVEN_FEATURES
+        x = np.ones((self.num_nodes, 2), dtype=np.float32)
+        x[:, 1] = np.log1p(self.in_degree().numpy())
+        return x, DEGREE_FEATURES
+
     def sha256(self) -> str:
         """Content hash of structure, features, labels and splits (hex)."""
         h = hashlib.sha256()
         for t in (self.indptr, self.indices, self.x, self.y, self.train_mask, self.val_mask, self.test_mask):
             h.update(str((t.dtype, tuple(t.shape))).encode())
-            h.update(memoryview(np.ascontiguousarray(t.numpy())).cast("B"))
+            # A flat byte view hashes the same bytes as before; memoryview.cast refuses an empty
+            # [N, 0] feature array (a graph without features).
+            h.update(np.ascontiguousarray(t.numpy()).reshape(-1).view(np.uint8))
         return h.hexdigest()
 
     def summary(self) -> dict:
@@ -229,6 +260,42 @@ def check_finite(x: np.ndarray, origin: str) -> None:
     node, col = (int(v) for v in np.argwhere(~np.isfinite(x))[0])
     raise GraphError(origin, f"features hold NaN or inf (first at node {node}, column {col})",
                      "clean or impute the features before loading")
+
+
+def class_count(y: np.ndarray, origin: str, given: int | None = None) -> int:
+    """The number of classes of labels ``y`` (int64 [N], class ids or ``UNLABELLED``, node order).
+
+    ``given`` (``SourceConfig.num_classes``, ``--num-classes``) is the count once every label is
+    below it; else the count is the largest label + 1, refused as implausible when it exceeds the
+    number of labelled nodes or :data:`CLASS_GAP_FACTOR` times the number of distinct labels.
+    GraphErrors name ``origin`` (where the labels came from), the row (= node) and the value.
+    """
+    y = np.asarray(y)
+    if y.size and int(y.min()) < UNLABELLED:
+        row = int(np.argmax(y < UNLABELLED))
+        raise GraphError(origin, f"label {int(y[row])} at row {row} (node {row}) is negative",
+                         "labels must be class ids 0, 1, ..., or -1 for none")
+    top = int(y.max()) if y.size else UNLABELLED
+    if given is not None:
+        if top >= given:
+            row = int(np.argmax(y >= given))
+            raise GraphError(origin, f"label {int(y[row])} at row {row} (node {row}) is not below the given "
+                             f"class count {given}", "classes are 0..num_classes-1: fix the label or raise "
+                             "--num-classes")
+        return given
+    count = top + 1
+    labelled = y[y != UNLABELLED]
+    if count > labelled.size:
+        problem = f"only {labelled.size:,} nodes are labelled"
+    else:
+        distinct = int(np.count_nonzero(np.bincount(labelled, minlength=count)))
+        problem = f"only {distinct:,} distinct labels occur" if count > CLASS_GAP_FACTOR * distinct else ""
+    if problem:
+        row = int(np.argmax(y == top))
+        raise GraphError(origin, f"the largest label, {top} at row {row} (node {row}), makes {count:,} classes "
+                         f"but {problem}", "labels must be class ids 0..C-1: renumber them, or set the class "
+                         "count with --num-classes / source.num_classes if it is right")
+    return count
 
 
 def chunk_ranges(indptr: np.ndarray, max_edges: int) -> Iterator[tuple[int, int]]:

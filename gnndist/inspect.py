@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gnndist.graph import Graph
+from gnndist.graph import DEGREE_FEATURES, GIVEN_FEATURES, Graph
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.csc import gather_rows, merge_segments
 from gnndist.partition.format import (
@@ -45,7 +45,9 @@ def report(root: str | Path) -> dict:
     graph = manifest["graph"]
     return {
         "path": str(root),
-        "graph": {key: graph[key] for key in ("name", "num_nodes", "num_edges", "feature_dim", "num_classes")},
+        "graph": {**{key: graph[key] for key in ("name", "num_nodes", "num_edges", "feature_dim", "num_classes")},
+                  # partitions written before featureless graphs were accepted always hold given ones
+                  "features": graph.get("features", GIVEN_FEATURES)},
         "method": manifest["method"]["name"],
         "num_parts": k,
         "halo_hops": manifest["halo_hops"],
@@ -195,7 +197,7 @@ def _check_against_source(parts: list[PartArrays], source: Graph) -> list[str]:
         problems.append("the parts' edges differ from the source graph's (each source edge must be in "
                         "exactly one part's CSC)")
     x = np.concatenate([np.asarray(a.features) for a in parts])
-    if not np.array_equal(x.view(np.uint8), source.x.numpy()[new_to_old].view(np.uint8)):
+    if not np.array_equal(x.view(np.uint8), source.input_features()[0][new_to_old].view(np.uint8)):
         problems.append("features differ from the source graph's")
     if not np.array_equal(np.concatenate([a.labels for a in parts]), source.y.numpy()[new_to_old]):
         problems.append("labels differ from the source graph's")
@@ -214,8 +216,10 @@ def render(rep: dict, console) -> None:
     from rich.table import Table
 
     g = rep["graph"]
+    features = f"{g['feature_dim']} features" + (
+        " (the graph has none: a constant and log(1 + in-degree))" if g["features"] == DEGREE_FEATURES else "")
     console.print(f"[bold]{rep['path']}[/]: {g['name']}, {g['num_nodes']:,} nodes, {g['num_edges']:,} edges, "
-                  f"{rep['num_parts']} parts by {rep['method']}, {rep['halo_hops']}-hop halo")
+                  f"{features}, {rep['num_parts']} parts by {rep['method']}, {rep['halo_hops']}-hop halo")
     table = Table(title="parts", box=box.SIMPLE_HEAD)
     for col in ("part", "nodes", "in-edges", "train", "val", "test", "halo", "halo/nodes", "cut in-edges",
                 "cut share"):

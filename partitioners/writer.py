@@ -2,7 +2,9 @@
 
 Relabels nodes so each part owns a contiguous global id range (nodes ordered by part, then by
 source id), extracts each part's CSC in-edges and L-hop halo, and writes everything through
-``gnndist.partition.format`` (the only module that knows the layout).
+``gnndist.partition.format`` (the only module that knows the layout). The stored features are
+:meth:`Graph.input_features`: the graph's own, or for a graph without features two structural
+columns computed once from the whole graph (recorded as ``graph.features`` in the manifest).
 """
 
 from __future__ import annotations
@@ -90,8 +92,10 @@ def _halo(graph: Graph, relabel: Relabelling, part: int, inner_sources: np.ndarr
             np.concatenate(csc_sources) if csc_sources else np.empty(0, dtype=np.int64))
 
 
-def build_part(graph: Graph, relabel: Relabelling, part: int, hops: int) -> tuple[PartArrays, dict]:
-    """The arrays of one part and its summary counts for the manifest."""
+def build_part(graph: Graph, relabel: Relabelling, part: int, hops: int,
+               features: np.ndarray) -> tuple[PartArrays, dict]:
+    """The arrays of one part and its summary counts for the manifest; ``features`` float32
+    [N, F] are the stored features of every node (source ids, see :meth:`Graph.input_features`)."""
     lo, hi = relabel.book.part_range(part)
     inner = np.arange(lo, hi, dtype=np.int64)
     indptr, sources = in_edges(graph, relabel, inner)
@@ -100,7 +104,7 @@ def build_part(graph: Graph, relabel: Relabelling, part: int, hops: int) -> tupl
     split = encode_split(graph.train_mask.numpy()[orig], graph.val_mask.numpy()[orig], graph.test_mask.numpy()[orig])
     arrays = PartArrays(
         indptr=indptr, indices=sources,
-        features=np.ascontiguousarray(graph.x.numpy()[orig]),
+        features=np.ascontiguousarray(features[orig]),
         labels=graph.y.numpy()[orig].astype(np.int64),
         split=split, orig_ids=orig,
         halo_ids=halo_ids, halo_owner=relabel.book.owner(halo_ids), halo_hop=halo_hop,
@@ -117,10 +121,11 @@ def write_partitions(graph: Graph, assignment: np.ndarray, config: PartitionConf
     """
     reporter = reporter or QuietReporter()
     relabel = Relabelling.from_assignment(np.asarray(assignment), config.num_parts)
-    with PartitionWriter(out, force=force) as writer:
+    features, feature_kind = graph.input_features()
+    with PartitionWriter(out, force=force, num_parts=config.num_parts) as writer:
         with reporter.step("writing parts", total=config.num_parts) as step:
             for part in range(config.num_parts):
-                arrays, stats = build_part(graph, relabel, part, config.halo_hops)
+                arrays, stats = build_part(graph, relabel, part, config.halo_hops, features)
                 writer.write_part(part, arrays, stats)
                 del arrays
                 step.advance()
@@ -128,6 +133,7 @@ def write_partitions(graph: Graph, assignment: np.ndarray, config: PartitionConf
             graph_sha = graph.sha256()
         return writer.commit({
             "graph": {**graph.summary(), "sha256": graph_sha, "feature_dtype": "float32",
+                      "feature_dim": features.shape[1], "features": feature_kind,
                       "origin": graph.origin, "meta": _scalar_items(graph.meta)},
             "method": {"name": config.method, "config": to_dict(config)},
             "num_parts": config.num_parts,

@@ -7,7 +7,9 @@ user sees which of several files (edges, features, labels) is at fault.
 from __future__ import annotations
 
 import gzip
+import math
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +36,8 @@ def load_npz(path: Path) -> dict[str, np.ndarray]:
     except ValueError as e:  # numpy raises ValueError for object arrays when pickle is off
         raise GraphError(str(path), f"cannot read without pickle: {e}",
                          "re-save the arrays as plain numeric arrays; pickled files are refused") from e
-    except (OSError, EOFError) as e:
-        raise GraphError(str(path), f"not a readable .npz file: {e}") from e
+    except (OSError, EOFError, zipfile.BadZipFile) as e:
+        raise _unreadable_npz(path, e) from e
 
 
 def npz_keys(path: Path) -> set[str]:
@@ -43,8 +45,14 @@ def npz_keys(path: Path) -> set[str]:
     try:
         with np.load(path, allow_pickle=False) as f:
             return set(f.files)
-    except (OSError, ValueError, EOFError) as e:
-        raise GraphError(str(path), f"not a readable .npz file: {e}") from e
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise _unreadable_npz(path, e) from e
+
+
+def _unreadable_npz(path: Path, error: Exception) -> GraphError:
+    # An .npz is a zip archive whose directory sits at its end, so a truncated copy fails here.
+    return GraphError(str(path), f"not a readable .npz file ({path.stat().st_size:,} bytes): {error}",
+                      "a zip archive cut short (an interrupted copy or download) reads like this: write it again")
 
 
 def require_keys(arrays: dict[str, np.ndarray], keys: tuple[str, ...], path: Path) -> None:
@@ -55,13 +63,37 @@ def require_keys(arrays: dict[str, np.ndarray], keys: tuple[str, ...], path: Pat
 
 
 def load_npy(path: Path) -> np.ndarray:
-    """One ``.npy`` array, read without pickle."""
+    """One ``.npy`` array, read without pickle; a file shorter than its header says is refused as
+    truncated, with both sizes (numpy alone reports it as a failed read)."""
     require_file(path, "array")
+    _check_npy_size(path)
     try:
         return np.load(path, allow_pickle=False)
     except ValueError as e:
         raise GraphError(str(path), f"cannot read without pickle: {e}",
                          "save a plain numeric array with np.save; pickled files are refused") from e
+
+
+def _check_npy_size(path: Path) -> None:
+    """GraphError if the ``.npy`` file at ``path`` holds fewer bytes than its header declares."""
+    header_readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    with open(path, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version not in header_readers:
+                return  # np.load reads (and checks) the rarer versions itself
+            shape, _, dtype = header_readers[version](f)
+        except ValueError as e:
+            raise GraphError(str(path), f"not a .npy file: {e}", "save the array with np.save") from e
+        data_start = f.tell()
+    if dtype.hasobject:
+        return  # np.load refuses object arrays (they need pickle) with its own message
+    expected = data_start + math.prod(shape) * dtype.itemsize
+    actual = path.stat().st_size
+    if actual < expected:
+        raise GraphError(str(path), f"truncated: its header declares a {dtype} array of shape {shape}, "
+                         f"{expected:,} bytes in all, but the file has {actual:,} bytes",
+                         "it was cut short, e.g. by an interrupted copy or download or a full disk: write it again")
 
 
 def load_table(path: Path, dtype, *, skip_rows: int = 0, usecols=None) -> np.ndarray:
@@ -94,6 +126,7 @@ def load_vector_or_matrix(path: Path, dtype) -> np.ndarray:
 
 def labels_from_array(values: np.ndarray, origin: str) -> np.ndarray:
     """int64 [N] class ids from a label column; NaN (a missing label) becomes ``UNLABELLED``.
+    Their range is checked by :func:`gnndist.graph.class_count`.
 
     A 2-d array with more than one column is multi-label, which node classification here does
     not support, so it is refused.
@@ -112,10 +145,6 @@ def labels_from_array(values: np.ndarray, origin: str) -> np.ndarray:
         if not np.all(np.mod(filled, 1) == 0):
             raise GraphError(origin, "labels are not integer class ids", "give one integer class per node")
         labels = filled.astype(np.int64)
-    if labels.size and labels.min() < UNLABELLED:
-        node = int(np.argmax(labels < UNLABELLED))
-        raise GraphError(origin, f"label {int(labels[node])} of node {node} is out of range",
-                         "labels must be class ids 0, 1, ..., or -1 for none")
     return labels
 
 

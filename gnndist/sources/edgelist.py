@@ -6,10 +6,14 @@ Edges: ``.csv`` (comma), ``.tsv`` (tab) or ``.txt`` (any whitespace) with two in
 ``src``/``dst`` if present, else the first two; needs pyarrow). Node ids are global ids
 starting at 0.
 
-``SourceConfig.features``: ``.npy`` (no pickle) or a text table, one row per node.
+``SourceConfig.features``: ``.npy`` (no pickle) or a text table, one row per node. Without it
+the graph has no features (``x`` float32 [N, 0]) and partitioning stores structural ones
+(see :meth:`gnndist.graph.Graph.input_features`).
 ``SourceConfig.labels``: ``.npy`` or a text file with one integer per line (``-1`` or ``nan``:
-no label). The node count is the row count of those files when given (they must agree), else
-the largest edge id + 1. Without labels every node is ``UNLABELLED`` and the splits are empty.
+no label); the class count is ``SourceConfig.num_classes`` or the largest label + 1, checked by
+:func:`gnndist.graph.class_count`. The node count is the row count of those files when given
+(they must agree, and every edge must name a node they have a row for), else the largest edge
+id + 1. Without labels every node is ``UNLABELLED`` and the splits are empty.
 """
 
 from __future__ import annotations
@@ -19,10 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from gnndist.config import SourceConfig
-from gnndist.graph import UNLABELLED, Graph, GraphError, check_finite
+from gnndist.graph import UNLABELLED, Graph, GraphError, check_finite, class_count
 from gnndist.sources._io import (
     DELIMITERS,
-    check_rows,
     labels_from_array,
     load_table,
     load_vector_or_matrix,
@@ -45,10 +48,12 @@ def load_edgelist(path: Path, config: SourceConfig) -> Graph:
     n = _num_nodes(src, dst, x, y, config, origin)
     if y is None:
         y = np.full(n, UNLABELLED, dtype=np.int64)
-    train, val, test = choose_split(config.split, y, seed=config.seed, origin=config.labels or origin)
-    return Graph.from_edges(src, dst, num_nodes=n, x=x, y=y, train_mask=train, val_mask=val, test_mask=test,
-                            name=path.stem, origin=origin, undirected=config.undirected,
-                            meta={"format": "edgelist"})
+    labels_origin = config.labels or origin
+    num_classes = class_count(y, labels_origin, config.num_classes)
+    train, val, test = choose_split(config.split, y, seed=config.seed, origin=labels_origin)
+    return Graph.from_edges(src, dst, num_nodes=n, x=x, y=y, num_classes=num_classes, labels_origin=labels_origin,
+                            train_mask=train, val_mask=val, test_mask=test, name=path.stem, origin=origin,
+                            undirected=config.undirected, meta={"format": "edgelist"})
 
 
 def read_edges(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -116,15 +121,17 @@ def _read_features(path: Path) -> np.ndarray:
 def _num_nodes(src: np.ndarray, dst: np.ndarray, x: np.ndarray | None, y: np.ndarray | None,
                config: SourceConfig, origin: str) -> int:
     """Rows of the feature/label files (which must agree), else the largest edge id + 1."""
-    if x is not None:
-        n = x.shape[0]
-        if y is not None:
-            check_rows(y, n, f"labels ({config.labels})", config.features)
-    elif y is not None:
-        n = y.shape[0]
-    else:
-        n = int(max(src.max(), dst.max())) + 1
+    top = int(max(src.max(), dst.max()))
+    rows = {path: a.shape[0] for path, a in ((config.features, x), (config.labels, y)) if a is not None}
+    if len(set(rows.values())) > 1:
+        raise GraphError(config.features, f"the features file has {x.shape[0]:,} rows but the labels file "
+                         f"{config.labels} has {y.shape[0]:,}", "give one row per node in both files, in node id order")
+    if not rows:
+        return top + 1
+    path, n = next(iter(rows.items()))
     if n == 0:
-        raise GraphError(config.features or config.labels or origin, "the graph has no nodes",
-                         "give at least one row per node")
+        raise GraphError(path, "the graph has no nodes", "give at least one row per node")
+    if top >= n:
+        raise GraphError(origin, f"edge endpoint {top:,} names a node beyond the {n:,} rows of {path}",
+                         "give one row per node (ids start at 0), or drop the edges of nodes without a row")
     return n

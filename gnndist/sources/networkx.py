@@ -8,7 +8,8 @@ from gnndist.graph import UNLABELLED, Graph, GraphError
 from gnndist.sources._io import labels_from_array
 
 
-def from_networkx(G, *, feature_attr: str = "x", label_attr: str = "y", name: str = "networkx") -> Graph:
+def from_networkx(G, *, feature_attr: str = "x", label_attr: str = "y", name: str = "networkx",
+                  num_classes: int | None = None) -> Graph:
     """A Graph from a networkx (Di)Graph.
 
     Nodes are numbered 0..N-1 in ``G.nodes`` order; if the original names are not already
@@ -17,6 +18,8 @@ def from_networkx(G, *, feature_attr: str = "x", label_attr: str = "y", name: st
     ``feature_attr`` (a number or a 1-d sequence, the same length on every node) becomes the
     float32 [N, F] features, ``label_attr`` (an int) the labels; a node without a label is
     ``UNLABELLED``. The splits are empty: use ``gnndist.sources.splits.with_split`` to add one.
+    ``num_classes``: the class count if the labels do not show it (default: the largest label + 1,
+    see :func:`gnndist.graph.class_count`).
     """
     import networkx as nx
 
@@ -40,8 +43,8 @@ def from_networkx(G, *, feature_attr: str = "x", label_attr: str = "y", name: st
     if nodes != list(range(n)):
         meta["node_names"] = nodes
     empty = np.zeros(n, dtype=bool)
-    return Graph.from_edges(adj.row, adj.col, num_nodes=n, x=x, y=y, train_mask=empty, val_mask=empty,
-                            test_mask=empty, name=name, origin=origin, meta=meta)
+    return Graph.from_edges(adj.row, adj.col, num_nodes=n, x=x, y=y, num_classes=num_classes,
+                            train_mask=empty, val_mask=empty, test_mask=empty, name=name, origin=origin, meta=meta)
 
 
 def _features(G, nodes: list, attr: str, origin: str) -> np.ndarray | None:

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gnndist.config import SourceConfig
-from gnndist.graph import Graph, GraphError
+from gnndist.graph import Graph, GraphError, class_count
 from gnndist.sources._io import check_rows, labels_from_array, load_npz, require_keys
 from gnndist.sources.splits import Masks, choose_split
 
@@ -47,12 +47,13 @@ def load_gnn_benchmark(path: Path, config: SourceConfig, *, name: str | None = N
     x[x > 0] = 1  # PyG's read_npz binarises the bag-of-words counts
     y = labels_from_array(arrays["labels"], origin)
     check_rows(y, n, "labels", origin)
+    num_classes = class_count(y, origin, config.num_classes)
     own = _own_masks(arrays, n, origin)
     train, val, test = choose_split(config.split, y, seed=config.seed, origin=origin, default=own)
     coo = adj.tocoo()
-    return Graph.from_edges(coo.row, coo.col, num_nodes=n, x=x, y=y, train_mask=train, val_mask=val,
-                            test_mask=test, name=name or path.stem, origin=origin, undirected=config.undirected,
-                            meta={"format": "gnn-benchmark"})
+    return Graph.from_edges(coo.row, coo.col, num_nodes=n, x=x, y=y, num_classes=num_classes, train_mask=train,
+                            val_mask=val, test_mask=test, name=name or path.stem, origin=origin,
+                            undirected=config.undirected, meta={"format": "gnn-benchmark"})
 
 
 def load_heterophilous(path: Path, config: SourceConfig) -> Graph:
@@ -64,14 +65,15 @@ def load_heterophilous(path: Path, config: SourceConfig) -> Graph:
     n = x.shape[0]
     y = labels_from_array(arrays["node_labels"], origin)
     check_rows(y, n, "labels", origin)
+    num_classes = class_count(y, origin, config.num_classes)
     edges = arrays["edges"]
     if edges.ndim != 2 or edges.shape[1] != 2:
         raise GraphError(origin, f"edges must have shape [E, 2], got {edges.shape}")
     splits = _numbered_masks(arrays, n, origin)
     train, val, test = choose_split(config.split, y, seed=config.seed, origin=origin, indexed=splits)
-    return Graph.from_edges(edges[:, 0], edges[:, 1], num_nodes=n, x=x, y=y, train_mask=train, val_mask=val,
-                            test_mask=test, name=path.stem, origin=origin, undirected=config.undirected,
-                            meta={"format": "heterophilous"})
+    return Graph.from_edges(edges[:, 0], edges[:, 1], num_nodes=n, x=x, y=y, num_classes=num_classes,
+                            train_mask=train, val_mask=val, test_mask=test, name=path.stem, origin=origin,
+                            undirected=config.undirected, meta={"format": "heterophilous"})
 
 
 def _csr(arrays: dict[str, np.ndarray], prefix: str, origin: str) -> sp.csr_matrix:

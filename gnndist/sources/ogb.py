@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gnndist.config import SourceConfig
-from gnndist.graph import UNLABELLED, Graph, GraphError, check_finite
+from gnndist.graph import UNLABELLED, Graph, GraphError, check_finite, class_count
 from gnndist.sources._io import check_rows, ids_to_mask, labels_from_array, load_table
 from gnndist.sources.splits import Masks, choose_split, parse_split
 
@@ -40,15 +40,17 @@ def load_ogb(folder: Path, config: SourceConfig) -> Graph:
     x = _optional(raw / "node-feat.csv.gz", np.float32)
     if x is not None:
         check_finite(x, str(raw / "node-feat.csv.gz"))
+    labels_origin = str(raw / "node-label.csv.gz")
     labels = _optional(raw / "node-label.csv.gz", np.float64)
-    y = labels_from_array(labels, str(raw / "node-label.csv.gz")) if labels is not None else None
+    y = labels_from_array(labels, labels_origin) if labels is not None else None
     n = _num_nodes(raw, edges, x, y)
     if y is None:
         y = np.full(n, UNLABELLED, dtype=np.int64)
+    num_classes = class_count(y, labels_origin, config.num_classes)
     train, val, test = _split(folder, config, y, n)
-    return Graph.from_edges(edges[:, 0], edges[:, 1], num_nodes=n, x=x, y=y, train_mask=train, val_mask=val,
-                            test_mask=test, name=folder.name, origin=origin, undirected=config.undirected,
-                            meta={"format": "ogb"})
+    return Graph.from_edges(edges[:, 0], edges[:, 1], num_nodes=n, x=x, y=y, num_classes=num_classes,
+                            labels_origin=labels_origin, train_mask=train, val_mask=val, test_mask=test,
+                            name=folder.name, origin=origin, undirected=config.undirected, meta={"format": "ogb"})
 
 
 def _optional(path: Path, dtype) -> np.ndarray | None:

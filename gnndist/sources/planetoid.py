@@ -99,8 +99,8 @@ def load_planetoid(folder: Path, config: SourceConfig) -> Graph:
     spec = parse_split(config.split)
     indexed = _geom_gcn_splits(folder, name, n) if spec.kind == "index" else ()
     train, val, test = choose_split(spec, y, seed=config.seed, origin=origin, default=public, indexed=indexed)
-    return Graph.from_edges(src, dst, num_nodes=n, x=x, y=y, train_mask=train, val_mask=val, test_mask=test,
-                            name=name, origin=origin, meta={"format": "planetoid"})
+    return Graph.from_edges(src, dst, num_nodes=n, x=x, y=y, num_classes=config.num_classes, train_mask=train,
+                            val_mask=val, test_mask=test, name=name, origin=origin, meta={"format": "planetoid"})
 
 
 def _features_and_labels(raw: Path, name: str) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:

@@ -11,7 +11,7 @@ from gnndist.sources._io import labels_from_array
 _MASKS = ("train_mask", "val_mask", "test_mask")
 
 
-def from_pyg(data, *, name: str = "pyg", split_index: int = 0) -> Graph:
+def from_pyg(data, *, name: str = "pyg", split_index: int = 0, num_classes: int | None = None) -> Graph:
     """A Graph from a PyG ``Data`` object.
 
     Reads ``data.edge_index`` (int64 [2, E], row 0 source, row 1 target; kept as is, since PyG
@@ -19,7 +19,8 @@ def from_pyg(data, *, name: str = "pyg", split_index: int = 0) -> Graph:
     ``data.y`` (int [N] or [N, 1]; optional, missing means ``UNLABELLED``; [N, C>1] multi-label
     is refused) and the ``train_mask``/``val_mask``/``test_mask`` bool [N] masks if present
     (column ``split_index`` of [N, S] masks that hold S splits, as PyG's heterophilous sets do).
-    Node ids are PyG's node indices.
+    Node ids are PyG's node indices. ``num_classes``: the class count if the labels do not show
+    it (default: the largest label + 1, see :func:`gnndist.graph.class_count`).
     """
     origin = f"<PyG {type(data).__name__} {name!r}>"
     n = data.num_nodes
@@ -31,8 +32,8 @@ def from_pyg(data, *, name: str = "pyg", split_index: int = 0) -> Graph:
     y = data.y
     labels = labels_from_array(y.numpy(), origin) if y is not None else np.full(n, UNLABELLED, dtype=np.int64)
     masks = [_mask(data, key, n, split_index, origin) for key in _MASKS]
-    return Graph.from_edges(edge_index[0], edge_index[1], num_nodes=n, x=data.x, y=labels, train_mask=masks[0],
-                            val_mask=masks[1], test_mask=masks[2], name=name, origin=origin,
+    return Graph.from_edges(edge_index[0], edge_index[1], num_nodes=n, x=data.x, y=labels, num_classes=num_classes,
+                            train_mask=masks[0], val_mask=masks[1], test_mask=masks[2], name=name, origin=origin,
                             meta={"format": "pyg"})
 
 

@@ -21,7 +21,9 @@ self-loop removal and merging of duplicates. Features are float32 [N, ``features
 gaussian centroid per class plus unit gaussian noise, the centroids ``signal`` * sqrt(2) apart
 on average, so a classifier on features alone does well above chance but far from perfect. The
 graph's own split is a random ``train``/``val``/rest split. Same parameters and seed give the
-same graph bit for bit. ``Graph.meta`` records the generator and all its parameters.
+same graph bit for bit. ``Graph.meta`` records the generator and all its parameters. With
+``features=0`` the graph has no features, and partitioning stores structural ones
+(:meth:`gnndist.graph.Graph.input_features`).
 """
 
 from __future__ import annotations
@@ -149,7 +151,7 @@ def load_synthetic(spec: str, config: SourceConfig) -> Graph:
     x = class_features(y, num_classes, params.features, params.signal, rng)
     own = random_split(y, params.train, params.val, rng)
     train, val, test = choose_split(config.split, y, seed=config.seed, origin=spec, default=own)
-    return Graph.from_edges(src, dst, num_nodes=params.nodes, x=x, y=y, num_classes=num_classes,
+    return Graph.from_edges(src, dst, num_nodes=params.nodes, x=x, y=y, num_classes=config.num_classes or num_classes,
                             train_mask=train, val_mask=val, test_mask=test, name=kind, origin=spec,
                             undirected=config.undirected,
                             meta={"format": "synthetic", "generator": kind, "params": asdict(params)})

@@ -66,7 +66,8 @@ def test_non_integer_ids(tmp_path):
 
 def test_edge_id_beyond_node_count(edges, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((3, 2), np.float32))
-    _fails(r"edges\.csv: edge endpoint 3 is outside the node range 0\.\.2", edges, features=str(tmp_path / "x.npy"))
+    _fails(r"edges\.csv: edge endpoint 3 names a node beyond the 3 rows of .*x\.npy", edges,
+           features=str(tmp_path / "x.npy"))
 
 
 def test_negative_edge_id(tmp_path):
@@ -90,13 +91,13 @@ def test_inf_features_in_csv(edges, tmp_path):
 def test_features_rows_vs_labels_rows(edges, tmp_path):
     np.save(tmp_path / "x.npy", np.zeros((4, 2), np.float32))
     np.save(tmp_path / "y.npy", np.zeros(5, np.int64))
-    _fails(r"x\.npy: labels \(.*y\.npy\) have 5 rows but the graph has 4 nodes", edges,
+    _fails(r"x\.npy: the features file has 4 rows but the labels file .*y\.npy has 5", edges,
            features=str(tmp_path / "x.npy"), labels=str(tmp_path / "y.npy"))
 
 
 def test_label_out_of_range(edges, tmp_path):
     (tmp_path / "y.txt").write_text("0\n1\n-3\n1\n")
-    _fails(r"y\.txt: label -3 of node 2 is out of range", edges, labels=str(tmp_path / "y.txt"))
+    _fails(r"y\.txt: label -3 at row 2 \(node 2\) is negative", edges, labels=str(tmp_path / "y.txt"))
 
 
 def test_label_beyond_classes_in_npz(tmp_path):
