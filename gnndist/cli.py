@@ -84,6 +84,7 @@ _TRAIN_FLAGS = {
     "cache_fraction": (SamplerConfig, "cache_fraction"), "cache_lookahead": (SamplerConfig, "cache_lookahead"),
     "prefetch": (SamplerConfig, "prefetch"),
     "same_node_reads": (SamplerConfig, "same_node_reads"),
+    "verify_partitions": (TrainConfig, "verify_partitions"),
 }
 
 
@@ -128,6 +129,9 @@ def _add_train(sub) -> None:
     p.add_argument("--prefetch", type=int, help="batches prepared ahead (default 2)")
     p.add_argument("--address", help="join this Ray cluster (default: start a local one)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument("--no-verify", dest="verify_partitions", action="store_false", default=None,
+                   help="skip checking every partition file's sha256 against partition.json at start-up "
+                        "(the check reads every file once)")
     p.add_argument("--out", default="out/train", help="run directory: partitions, metrics.jsonl (default out/train)")
     p.add_argument("--plot", metavar="FILE.png", help="draw the training curves and per-phase times")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -140,6 +144,9 @@ def _add_evaluate(sub) -> None:
     p.add_argument("--splits", type=_names, default=("val", "test"), help="splits to evaluate (default val,test)")
     p.add_argument("--address", help="join this Ray cluster (default: start a local one)")
     p.add_argument("--json", action="store_true", help="print the scores as JSON")
+    p.add_argument("--no-verify", dest="verify_partitions", action="store_false",
+                   help="skip checking every partition file's sha256 against partition.json at start-up "
+                        "(the check reads every file once)")
 
 
 def _add_inspect(sub) -> None:
@@ -231,7 +238,8 @@ def _run_train(args, console) -> int:
 def _run_evaluate(args, console) -> int:
     from gnndist.train.evaluate import evaluate
 
-    scores = evaluate(None, args.checkpoint, partitions=args.partitions, splits=args.splits, address=args.address)
+    scores = evaluate(None, args.checkpoint, partitions=args.partitions, splits=args.splits, address=args.address,
+                      verify_partitions=args.verify_partitions)
     if args.json:
         print(json.dumps(scores, indent=2))
     else:
@@ -246,15 +254,8 @@ def _run_inspect(args, console) -> int:
 
     if args.verify:
         check_files(args.dir, read_manifest(args.dir), verify=True)  # raises naming the bad file
-    rep = inspect.report(args.dir)
-    if args.json:
-        print(json.dumps(rep, indent=2))
-    else:
-        inspect.render(rep, console)
-    if args.plot:
-        console.print(f"plot written to {inspect.plot(rep, args.plot)}")
-    if args.check or args.source:
-        source = None
+    source = None
+    if args.check or args.source:  # first: the report refuses a part that fails its checks
         if args.source:
             from gnndist.api import load
 
@@ -264,6 +265,14 @@ def _run_inspect(args, console) -> int:
             console.print(f"[red]integrity violation:[/] {problem}", soft_wrap=True)
         if problems:
             return 1
+    rep = inspect.report(args.dir)
+    if args.json:
+        print(json.dumps(rep, indent=2))
+    else:
+        inspect.render(rep, console)
+    if args.plot:
+        console.print(f"plot written to {inspect.plot(rep, args.plot)}")
+    if args.check or args.source:
         console.print("[green]integrity check passed[/]: checksums, CSC, id maps, halos"
                       + (", edges/features/labels against the source" if source is not None else ""))
     return 0
@@ -273,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     from gnndist.graph import GraphError
-    from gnndist.partition.format import PartitionFormatError
+    from gnndist.partition.format import PartitionFormatError, PartitionWriteError
     from gnndist.train.checkpoint import CheckpointError
     from partitioners import PartitionError
 
@@ -284,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     runners = {"partition": _run_partition, "inspect": _run_inspect, "train": _run_train, "evaluate": _run_evaluate}
     try:
         return runners[args.command](args, console)
-    except (GraphError, ConfigError, PartitionError, PartitionFormatError, FileExistsError, CheckpointError) as e:
+    except (GraphError, ConfigError, PartitionError, PartitionFormatError, PartitionWriteError, FileExistsError,
+            CheckpointError) as e:
         print(f"gnndist {args.command}: error: {e}", file=sys.stderr)
         return 2
 

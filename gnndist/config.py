@@ -192,6 +192,9 @@ class TrainConfig:
     with DDP over gloo, 1 (or more) puts the model and its batches on the worker's GPU with DDP over
     NCCL. Fractions are refused: NCCL needs a GPU of its own for every rank (two ranks on one GPU
     fail when the communicator is created).
+    ``verify_partitions``: each partition server checks its part's files against the sha256 and
+    sizes in ``partition.json`` before any worker starts, and the run is refused naming a file
+    that fails (hashing reads every file once at start-up; ``--no-verify`` skips it).
     """
 
     SECTION = "train"
@@ -207,6 +210,7 @@ class TrainConfig:
     seed: int = 0
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
+    verify_partitions: bool = True
 
     def __post_init__(self) -> None:
         if self.model not in MODELS:

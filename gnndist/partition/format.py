@@ -25,6 +25,7 @@ only with ``force=True`` and only if it is itself a partition directory.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -60,10 +61,21 @@ SPLIT_NONE, SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST = 0, 1, 2, 3
 
 _MANIFEST_KEYS = ("format", "version", "graph", "method", "num_parts", "halo_hops", "offsets", "parts")
 _HASH_BLOCK = 1 << 22
+_WRITE_BLOCK = 1 << 26
+#: errno of a write that failed for lack of room: the disk or the user's quota is full, or the
+#: file would pass the process's file size limit (``ulimit -f``).
+_NO_ROOM = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class PartitionFormatError(ValueError):
     """A partition directory is missing, malformed, tampered with or from an unknown version."""
+
+
+class PartitionWriteError(OSError):
+    """A partition directory could not be written for lack of room (disk full, quota, file size
+    limit); the message names the file and the bytes needed. Nothing partial is left behind:
+    the temporary directory is removed and the destination is as it was. ``errno`` is the
+    failed write's."""
 
 
 @dataclass(frozen=True)
@@ -132,11 +144,13 @@ class PartitionWriter:
             w.commit(manifest_fields)
     """
 
-    def __init__(self, out: str | Path, *, force: bool = False) -> None:
+    def __init__(self, out: str | Path, *, force: bool = False, num_parts: int | None = None) -> None:
         self.out = Path(out)
         self.force = force
+        self.num_parts = num_parts  # only to estimate the whole partition's size when the disk fills up
         self._tmp: Path | None = None
         self._parts: dict[int, dict] = {}
+        self._written = 0  # bytes of the arrays of the parts written so far
 
     def __enter__(self) -> PartitionWriter:
         check_destination(self.out, self.force)
@@ -149,20 +163,59 @@ class PartitionWriter:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
     def write_part(self, part: int, arrays: PartArrays, stats: dict) -> None:
-        """Write one part's arrays and remember their sizes and checksums for the manifest."""
-        folder = self._tmp / part_dir_name(part)
-        folder.mkdir()
-        files = {}
+        """Write one part's arrays and remember their sizes and checksums for the manifest.
+
+        Raises :class:`PartitionWriteError` (after removing the temporary directory) when the
+        disk, the quota or the file size limit runs out."""
         for name, (dtype, ndim) in PART_FILES.items():
             array = getattr(arrays, name)
             if str(array.dtype) != dtype or array.ndim != ndim:
                 raise TypeError(f"part {part} {name}: expected {dtype} with {ndim} dims, "
                                 f"got {array.dtype} with {array.ndim}")
-            path = folder / f"{name}.npy"
-            _write_npy(path, array)
-            files[f"{name}.npy"] = {"sha256": _sha256(path), "bytes": path.stat().st_size,
-                                    "dtype": dtype, "shape": list(array.shape)}
+        folder = self._tmp / part_dir_name(part)
+        part_bytes = sum(int(getattr(arrays, name).nbytes) for name in PART_FILES)
+        files = {}
+        path, needed = folder, 0
+        try:
+            folder.mkdir()
+            for name, (dtype, _) in PART_FILES.items():
+                array = getattr(arrays, name)
+                path, needed = folder / f"{name}.npy", int(array.nbytes)
+                _write_npy(path, array)
+                files[f"{name}.npy"] = {"sha256": _sha256(path), "bytes": path.stat().st_size,
+                                        "dtype": dtype, "shape": list(array.shape)}
+        except OSError as e:
+            self._refuse_if_no_room(e, path, needed, part_bytes)
+            raise
+        self._written += part_bytes
         self._parts[part] = {"id": part, "dir": part_dir_name(part), **stats, "files": files}
+
+    def _refuse_if_no_room(self, error: OSError, path: Path, needed: int, part_bytes: int = 0) -> None:
+        """Turn a write that ran out of room into a :class:`PartitionWriteError` naming the file
+        (as it would be in the destination), the bytes it needed and, for a part's file
+        (``part_bytes``: that part's arrays), an estimate for the whole partition, once the
+        temporary directory is gone. Any other error is left to the caller."""
+        if error.errno not in _NO_ROOM:
+            return
+        tmp, self._tmp = self._tmp, None
+        shutil.rmtree(tmp, ignore_errors=True)
+        name = self.out / path.relative_to(tmp)
+        context = f"the parts' files hold {self._written:,}"
+        if part_bytes:
+            context = f"its part needs {part_bytes:,}"
+            if self.num_parts:  # the parts written so far, and this one, as a sample of the rest
+                total = (self._written + part_bytes) * self.num_parts // (len(self._parts) + 1)
+                context += f", the whole partition of {self.num_parts} parts about {total:,}"
+        kept = f"{self.out} was not created"
+        if self.out.exists():
+            kept = (f"{self.out} is as it was (it stays in place until the new partition is complete, so both "
+                    "need room at once)")
+        refusal = PartitionWriteError(
+            f"{name}: {os.strerror(error.errno)} while writing it: it needs {needed:,} bytes ({context}). "
+            f"Nothing partial was left: the temporary directory {tmp} was removed and {kept}. Free space on "
+            f"{self.out.parent} (or raise the quota or `ulimit -f`), or choose another --out")
+        refusal.errno = error.errno
+        raise refusal from error
 
     def commit(self, fields: dict) -> Path:
         """Write the manifest and move the directory into place. Returns the final path."""
@@ -172,10 +225,15 @@ class PartitionWriter:
         if missing or len(self._parts) != manifest["num_parts"]:
             raise ValueError(f"incomplete partition: missing {missing}, "
                              f"{len(self._parts)} of {manifest['num_parts']} parts written")
-        with open(self._tmp / MANIFEST, "w") as f:
-            json.dump(manifest, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
+        text = json.dumps(manifest, indent=2)
+        try:
+            with open(self._tmp / MANIFEST, "w") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            self._refuse_if_no_room(e, self._tmp / MANIFEST, len(text))
+            raise
         _fsync_dir(self._tmp)
         _swap_into_place(self._tmp, self.out)
         self._tmp = None
@@ -209,8 +267,17 @@ def _swap_into_place(tmp: Path, out: Path) -> None:
 
 
 def _write_npy(path: Path, array: np.ndarray) -> None:
+    """Write ``array`` as ``np.save`` would (format 1.0 header, C order), fsynced.
+
+    The data goes through Python's file object, not ``np.save``: numpy's ``tofile`` reports a
+    short write as an OSError without errno, so a full disk could not be told from other
+    failures."""
+    array = np.ascontiguousarray(array)
+    data = array.reshape(-1).view(np.uint8)
     with open(path, "wb") as f:
-        np.save(f, np.ascontiguousarray(array), allow_pickle=False)
+        np.lib.format.write_array_header_1_0(f, np.lib.format.header_data_from_array_1_0(array))
+        for start in range(0, data.size, _WRITE_BLOCK):
+            f.write(data[start:start + _WRITE_BLOCK])
         f.flush()
         os.fsync(f.fileno())
 
@@ -318,4 +385,73 @@ def load_part(root: str | Path, part: int, *, manifest: dict | None = None, veri
             raise PartitionFormatError(f"{path}: holds {array.dtype} {list(array.shape)}, manifest says "
                                        f"{meta['dtype']} {meta['shape']}")
         arrays[name] = array
-    return PartArrays(**arrays)
+    loaded = PartArrays(**arrays)
+    check_values(loaded, part, manifest, root / entry["dir"])
+    return loaded
+
+
+def check_values(arrays: PartArrays, part: int, manifest: dict, folder: Path) -> None:
+    """Refuse rows that do not fit the graph: ids outside its nodes, owners outside its parts,
+    labels outside its classes, row counts or offsets that are not a CSC's. A checksum cannot
+    vouch for them (a file and the manifest may be rewritten together), and past this point they
+    would index arrays unchecked in compiled kernels or fail deep inside a worker. Vectorised: a
+    pass over each array. Raises :class:`PartitionFormatError` naming the part, the file, the
+    first bad row and its value."""
+    n, k, hops = manifest["offsets"][-1], manifest["num_parts"], manifest["halo_hops"]
+    classes = manifest["graph"]["num_classes"]
+    inner = manifest["offsets"][part + 1] - manifest["offsets"][part]
+    halo = arrays.halo_ids.shape[0]
+
+    def refuse(name: str, problem: str) -> None:
+        raise PartitionFormatError(f"part {part}: {folder / name}.npy: {problem}; the file is damaged or was "
+                                   "edited after partitioning: re-create the partition with `gnndist partition`")
+
+    rows = {"indptr": (arrays.num_inner, inner, "nodes"),
+            **{name: (getattr(arrays, name).shape[0], inner, "nodes") for name in ("features", "labels", "split",
+                                                                                 "orig_ids")},
+            "halo_owner": (arrays.halo_owner.shape[0], halo, "halo nodes"),
+            "halo_hop": (arrays.halo_hop.shape[0], halo, "halo nodes")}
+    for name, (count, expected, what) in rows.items():
+        if count != expected:
+            refuse(name, f"{count} rows where part {part} has {expected} {what}")
+    ids = f"the graph's {n} global node ids"
+    bounds = {"indices": (0, n, ids), "halo_ids": (0, n, ids), "halo_indices": (0, n, ids),
+              "halo_owner": (0, k, f"the {k} part ids"), "halo_hop": (1, hops + 1, f"hops of a {hops}-hop halo"),
+              "labels": (-1, classes, f"the graph's {classes} class ids, or -1 for unlabelled"),
+              "split": (0, SPLIT_TEST + 1, "split codes")}
+    for name, (low, high, what) in bounds.items():
+        values = getattr(arrays, name)
+        row = _first_outside(values, low, high)
+        if row is not None:
+            refuse(name, f"row {row} holds {values[row]}, outside {low}..{high - 1} ({what})")
+    stored = int(np.count_nonzero(arrays.halo_hop < hops))  # halo nodes whose in-edges the part keeps
+    if arrays.halo_indptr.shape[0] - 1 != stored:
+        refuse("halo_indptr", f"{arrays.halo_indptr.shape[0] - 1} rows where part {part} has {stored} halo nodes "
+                              f"with hop < {hops}")
+    for offsets, targets in (("indptr", "indices"), ("halo_indptr", "halo_indices")):
+        problem = _csc_offsets_problem(getattr(arrays, offsets), getattr(arrays, targets).shape[0], targets)
+        if problem:
+            refuse(offsets, problem)
+
+
+def _first_outside(values: np.ndarray, low: int, high: int) -> int | None:
+    """Index of the first entry of the 1-D integer ``values`` outside ``low..high-1``, or None."""
+    if values.size == 0 or (low <= int(values.min()) and int(values.max()) < high):
+        return None
+    wide = np.asarray(values, dtype=np.int64)  # Python bounds may not fit a narrow dtype
+    return int(np.flatnonzero((wide < low) | (wide >= high))[0])
+
+
+def _csc_offsets_problem(indptr: np.ndarray, num_targets: int, targets: str) -> str | None:
+    """What makes int64 ``indptr`` not CSC offsets into ``num_targets`` entries of ``targets``."""
+    if indptr.size == 0:
+        return "empty; CSC offsets have one row more than nodes, starting at 0"
+    if indptr[0] != 0:
+        return f"row 0 holds {indptr[0]}; CSC offsets start at 0"
+    drops = np.flatnonzero(indptr[1:] < indptr[:-1])
+    if drops.size:
+        row = int(drops[0]) + 1
+        return f"row {row} holds {indptr[row]}, less than row {row - 1}'s {indptr[row - 1]}; CSC offsets never decrease"
+    if indptr[-1] != num_targets:
+        return f"the last row ({indptr.size - 1}) holds {indptr[-1]}, but {targets}.npy has {num_targets} entries"
+    return None

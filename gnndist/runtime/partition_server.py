@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import ray
+from ray.exceptions import RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gnndist.partition.book import PartitionBook
-from gnndist.partition.format import PartArrays, load_part, read_manifest
+from gnndist.partition.format import PartArrays, PartitionFormatError, load_part, read_manifest
 from gnndist.runtime.memory import WORKER_ENV
 from gnndist.runtime.rows import copy_rows
 from gnndist.runtime.shm import ReplyMaps, fetch_layout, sample_layout
@@ -28,9 +30,11 @@ class PartitionServer:
 
     The constructor only records where the part is; :meth:`start` loads it (features
     memory-mapped) so that a failing load is reported by the launcher with the part's name.
+    ``verify``: check every file's sha256 against the manifest when loading
+    (``format.check_files``, as ``gnndist inspect --verify`` does).
     """
 
-    def __init__(self, root: str, part: int, name: str, verify: bool = False) -> None:
+    def __init__(self, root: str, part: int, name: str, verify: bool = True) -> None:
         self.root = root
         self.part = part
         self.name = name
@@ -127,14 +131,24 @@ class ServerGroup:
             ray.kill(handle)
 
 
-def launch_servers(root: str | Path, *, verify: bool = False, timeout_s: float = 120.0,
+#: The slowest rate, in bytes a second, at which the servers are expected to read and hash their
+#: files all together (a cold disk, every server on one core). Verifying takes the start-up
+#: wait this much longer, so that hashing a large partition never ends in a spurious timeout.
+#: Measured with scripts/bench_verify.py: sha256 runs at about 1 GB/s a core from the page cache.
+VERIFY_BYTES_PER_S = 50e6
+
+
+def launch_servers(root: str | Path, *, verify: bool = True, timeout_s: float = 120.0,
                    num_cpus: float = 0.0) -> ServerGroup:
     """Start one :class:`PartitionServer` per part and wait until each has loaded its part.
 
-    ``num_cpus``: CPUs each server reserves from Ray (0: servers share the node's CPUs with the
-    trainers instead of holding some idle). On a cluster the servers spread over the nodes, so
-    that each trainer can sit beside its own part's server. Raises ``TimeoutError`` naming any server that did
-    not load within ``timeout_s``.
+    ``verify``: each server checks its files' sizes and sha256 against ``partition.json`` before
+    serving (the check of ``gnndist inspect --verify``); the wait then allows for hashing every
+    file at ``VERIFY_BYTES_PER_S`` on top of ``timeout_s``. ``num_cpus``: CPUs each server
+    reserves from Ray (0: servers share the node's CPUs with the trainers instead of holding some
+    idle). On a cluster the servers spread over the nodes, so that each trainer can sit beside its
+    own part's server. Raises the first server's :class:`PartitionFormatError` as it was raised
+    (its message names the file), and ``TimeoutError`` naming any server that did not load in time.
     """
     root = str(Path(root).resolve())
     manifest = read_manifest(root)  # fail fast, in the caller, on a bad directory
@@ -150,16 +164,32 @@ def launch_servers(root: str | Path, *, verify: bool = False, timeout_s: float =
         group.handles.append(actor.options(name=group.name(part), num_cpus=num_cpus, scheduling_strategy=where,
                                            runtime_env={"env_vars": WORKER_ENV})
                              .remote(root, part, group.name(part), verify))
-    pending = {h.start.remote(): part for part, h in enumerate(group.handles)}
-    ready, not_ready = ray.wait(list(pending), num_returns=len(pending), timeout=timeout_s)
-    if not_ready:
-        group.kill()
-        names = ", ".join(group.name(pending[r]) for r in not_ready)
-        raise TimeoutError(f"partition servers {names} did not load their parts within {timeout_s:.0f} s")
+    hashed = sum(meta["bytes"] for entry in manifest["parts"] for meta in entry["files"].values()) if verify else 0
     try:
-        started = ray.get(ready)
-    except Exception:
+        started = _await_started(group, timeout_s + hashed / VERIFY_BYTES_PER_S)
+    except BaseException:
         group.kill()
         raise
     group.nodes = [info["node"] for info in sorted(started, key=lambda info: info["part"])]
     return group
+
+
+def _await_started(group: ServerGroup, timeout_s: float) -> list[dict]:
+    """Each server's :meth:`PartitionServer.start` result, failing at the first that fails."""
+    pending = {h.start.remote(): part for part, h in enumerate(group.handles)}
+    deadline = time.monotonic() + timeout_s
+    started = []
+    while pending:
+        ready, _ = ray.wait(list(pending), num_returns=1, timeout=max(deadline - time.monotonic(), 0.0))
+        if not ready:
+            names = ", ".join(group.name(part) for part in sorted(pending.values()))
+            raise TimeoutError(f"partition servers {names} did not load their parts within {timeout_s:.0f} s")
+        pending.pop(ready[0])
+        try:
+            started.append(ray.get(ready[0]))
+        except RayTaskError as e:
+            # The file's name and what to do, without Ray's traceback around it.
+            if isinstance(e.cause, PartitionFormatError):
+                raise e.cause from None
+            raise
+    return started

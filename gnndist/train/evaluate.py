@@ -59,13 +59,15 @@ def _part_sums(root: str, part: int, servers: ServerGroup, sampler: SamplerConfi
 
 def evaluate(model: Callable[[], torch.nn.Module] | None, checkpoint_path: str | Path, *,
              partitions: str | Path | None = None, splits: tuple[str, ...] = ("val", "test"),
-             metrics: dict[str, Metric] | None = None, address: str | None = None) -> dict[str, float]:
+             metrics: dict[str, Metric] | None = None, address: str | None = None,
+             verify_partitions: bool = True) -> dict[str, float]:
     """``{"<split>_<metric>": value}`` of the model saved at ``checkpoint_path`` (a run directory:
     its latest complete checkpoint; or ``<run>/checkpoints/epoch-NNNNN``).
 
     ``model``: the factory the run trained (``None`` for a run of a built-in model). ``partitions``:
     where the run's partition directory is now (default: where it was); it must be the same
-    partition. ``metrics``: extra metrics besides accuracy (``acc``).
+    partition. ``metrics``: extra metrics besides accuracy (``acc``). ``verify_partitions``: as
+    ``TrainConfig.verify_partitions``, the servers check the files' sha256 before evaluating.
     """
     unknown = sorted(set(splits) - {"train", "val", "test"})
     if unknown:
@@ -85,7 +87,7 @@ def evaluate(model: Callable[[], torch.nn.Module] | None, checkpoint_path: str |
     state = checkpoint.load_part(run, epoch, 0, partition_sha(root))["model"]  # every part holds the same
     metrics = with_accuracy(metrics)
     init_ray(address=address)
-    servers = launch_servers(root, timeout_s=sampler.timeout_s)
+    servers = launch_servers(root, verify=verify_partitions, timeout_s=sampler.timeout_s)
     try:
         task = ray.remote(num_cpus=1)(_part_sums)
         state_ref = ray.put(state)

@@ -72,7 +72,7 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
                                             "train": to_dict(config), "sampler": to_dict(sampler)}, indent=1))
     init_ray(address=address)
     _check_room(manifest["num_parts"], config.cpus_per_worker, config.gpus_per_worker)
-    servers = launch_servers(root, timeout_s=sampler.timeout_s)
+    servers = launch_servers(root, verify=config.verify_partitions, timeout_s=sampler.timeout_s)
     try:
         trainer = TorchTrainer(
             train_worker,
