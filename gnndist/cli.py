@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+import signal
 import sys
+from pathlib import Path
 
 from gnndist.config import (
     BALANCE_TARGETS,
@@ -203,8 +206,6 @@ def _run_partition(args, console) -> int:
 
 
 def _run_train(args, console) -> int:
-    from pathlib import Path
-
     from gnndist.api import partition
     from gnndist.progress import QuietReporter, RichReporter
     from gnndist.train.report import epoch_line, phase_table, plot_history
@@ -284,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     from gnndist.graph import GraphError
     from gnndist.partition.format import PartitionFormatError, PartitionWriteError
     from gnndist.train.checkpoint import CheckpointError
+    from gnndist.train.stopping import RunError, interruptible
     from partitioners import PartitionError
 
     args = build_parser().parse_args(argv)
@@ -292,11 +294,41 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=bool(getattr(args, "json", False)), width=None if sys.stdout.isatty() else 110)
     runners = {"partition": _run_partition, "inspect": _run_inspect, "train": _run_train, "evaluate": _run_evaluate}
     try:
-        return runners[args.command](args, console)
+        with interruptible():  # SIGTERM too ends in the except below, not in a kill that skips the cleanup
+            return runners[args.command](args, console)
     except (GraphError, ConfigError, PartitionError, PartitionFormatError, PartitionWriteError, FileExistsError,
-            CheckpointError) as e:
+            CheckpointError, RunError) as e:
         print(f"gnndist {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as e:
+        return _interrupted(args, sys.argv[1:] if argv is None else argv, e)
+
+
+def _interrupted(args, argv: list[str], error: KeyboardInterrupt) -> int:
+    """Say that Ctrl-C or SIGTERM stopped the command, and for a run how to continue it; returns
+    the shell's exit code for the signal (130 for SIGINT, 143 for SIGTERM)."""
+    from gnndist.train.stopping import resume_hint
+
+    signum = getattr(error, "signum", signal.SIGINT)  # a plain KeyboardInterrupt is Ctrl-C's
+    print(f"gnndist {args.command}: stopped by {signal.Signals(signum).name}", file=sys.stderr)
+    if args.command == "train":
+        print(resume_hint(Path(args.out), _resume_command(argv, args.out)), file=sys.stderr)
+    return 128 + signum
+
+
+def _resume_command(argv: list[str], out: str) -> str:
+    """The command line that continues an interrupted ``gnndist train ARGV``: the same flags, with
+    ``--resume`` and without ``--overwrite`` (which would discard the checkpoint to resume from)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip or arg in ("--resume", "--overwrite") or arg.startswith("--out="):
+            skip = False
+            continue
+        skip = arg == "--out"  # its value follows
+        if not skip:
+            kept.append(arg)
+    return shlex.join(["gnndist", *kept, "--resume", "--out", out])
+
 
 
 if __name__ == "__main__":

@@ -5,26 +5,34 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
-import time
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from ray.train import RunConfig, ScalingConfig
+from ray.train import RunConfig, ScalingConfig, WorkerGroupError
 from ray.train.torch import TorchTrainer
 
 from gnndist.config import ConfigError, SamplerConfig, TrainConfig, to_dict
-from gnndist.partition.format import MANIFEST, read_manifest
-from gnndist.runtime.cluster import init_ray
+from gnndist.graph import GraphError
+from gnndist.partition.format import MANIFEST, PartitionFormatError, read_manifest
+from gnndist.runtime.cluster import init_ray, shutdown_ray
+from gnndist.runtime.loader import RemoteError
 from gnndist.runtime.memory import WORKER_ENV
 from gnndist.runtime.partition_server import launch_servers
 from gnndist.train import checkpoint
+from gnndist.train.checkpoint import CheckpointError
 from gnndist.train.loop import model_factory, train_worker
 from gnndist.train.metrics import Metric, with_accuracy
+from gnndist.train.stopping import RunError, interruptible, resume_hint
 
 RUN_FILE = "run.json"
+
+# Errors a worker raises for the user to act on (a lost partition server, a part that fails its
+# checks): shown as one line, not as a worker's traceback.
+USER_ERRORS = (RemoteError, PartitionFormatError, CheckpointError, GraphError, ConfigError)
 
 
 @dataclass(frozen=True)
@@ -72,17 +80,36 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
                                             "train": to_dict(config), "sampler": to_dict(sampler)}, indent=1))
     init_ray(address=address)
     _check_room(manifest["num_parts"], config.cpus_per_worker, config.gpus_per_worker)
+    with interruptible():
+        try:
+            _launch_and_fit(root, manifest["num_parts"], out, on_epoch, config=config, sampler=sampler,
+                            train_loop_config={"model_factory": model, "loss_fn": loss_fn,
+                                               "metrics": with_accuracy(metrics), "resume_epoch": resume_epoch})
+        except KeyboardInterrupt:
+            # Ray Train's workers belong to its controller, an actor of this driver's Ray job that
+            # fit() keeps to itself: ending the job (disconnecting) is how its workers are stopped.
+            # A local instance is stopped with it; a cluster only loses this run's actors.
+            shutdown_ray()
+            raise
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return TrainResult(history, out)
+
+
+def _launch_and_fit(root: str, num_parts: int, out: Path, on_epoch: Callable[[dict], None] | None, *,
+                    config: TrainConfig, sampler: SamplerConfig, train_loop_config: dict) -> None:
+    """Start the partition servers of ``root`` and one Ray Train worker per part, report each
+    epoch's record, and stop the servers however the run ends. ``train_loop_config``: the
+    model's part of :func:`loop.train_worker`'s config (factory, loss, metrics, resume epoch)."""
     servers = launch_servers(root, verify=config.verify_partitions, timeout_s=sampler.timeout_s)
     try:
         trainer = TorchTrainer(
             train_worker,
             train_loop_config={"root": root, "servers": servers, "server_nodes": servers.nodes, "sampler": sampler,
-                               "train": config, "model_factory": model, "loss_fn": loss_fn,
-                               "metrics": with_accuracy(metrics), "out_dir": str(out), "resume_epoch": resume_epoch,
-                               "partition_sha": partition_sha(root)},
+                               "train": config, "out_dir": str(out), "partition_sha": partition_sha(root),
+                               **train_loop_config},
             # SPREAD: on a cluster, one worker per node where it can, beside the part's server.
             # use_gpu makes Ray Train pick NCCL (gloo otherwise) and give each worker its GPU.
-            scaling_config=ScalingConfig(num_workers=manifest["num_parts"], placement_strategy="SPREAD",
+            scaling_config=ScalingConfig(num_workers=num_parts, placement_strategy="SPREAD",
                                          use_gpu=config.gpus_per_worker > 0, resources_per_worker=_resources(config)),
             # WORKER_ENV: each step allocates its batch and activations afresh, in threads of their own.
             run_config=RunConfig(storage_path=str(out / "ray"), name="train",
@@ -94,11 +121,12 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
                 if on_epoch is not None:
                     on_epoch(record)
 
-            _fit_reporting(trainer, out / "metrics.jsonl", report)
+            try:
+                _fit_reporting(trainer, out / "metrics.jsonl", report)
+            except WorkerGroupError as e:
+                raise _worker_error(e, out) from e
     finally:
         servers.kill()
-    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return TrainResult(history, out)
 
 
 def _resources(config: TrainConfig) -> dict[str, float]:
@@ -164,17 +192,39 @@ def _keep_metrics_up_to(log: Path, epoch: int | None) -> None:
 
 
 def _fit_reporting(trainer: TorchTrainer, log: Path, on_epoch: Callable[[dict], None]) -> None:
-    """Run ``trainer.fit()`` while handing each new line of the workers' metrics log to ``on_epoch``."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        fit = pool.submit(trainer.fit)
-        seen = 0
-        while True:
-            finished = fit.done()
-            lines = log.read_text().splitlines() if log.exists() else []
-            for line in lines[seen:]:
-                on_epoch(json.loads(line))
-            seen = len(lines)
-            if finished:
-                fit.result()  # re-raises a failed run's error
-                return
-            time.sleep(0.2)
+    """Run ``trainer.fit()`` while handing each new line of the workers' metrics log to ``on_epoch``.
+
+    ``fit`` runs in a daemon thread, so that an interrupt, which Python raises in this (the
+    main) thread, reaches the caller at once: a thread pool's would make the process wait for
+    ``fit`` on its way out, every remaining epoch of it."""
+    fit: Future = Future()
+
+    def run() -> None:
+        try:
+            fit.set_result(trainer.fit())
+        except BaseException as e:  # handed to the main thread, which re-raises it
+            fit.set_exception(e)
+
+    threading.Thread(target=run, name="gnndist-fit", daemon=True).start()
+    seen = 0
+    while True:
+        finished = fit.done()
+        lines = log.read_text().splitlines() if log.exists() else []
+        for line in lines[seen:]:
+            on_epoch(json.loads(line))
+        seen = len(lines)
+        if finished:
+            fit.result()  # re-raises a failed run's error
+            return
+        wait([fit], timeout=0.2)
+
+
+def _worker_error(error: WorkerGroupError, out: Path) -> Exception:
+    """What to show for a run that a worker stopped: the lowest rank's error meant for the user
+    (a partition server lost, a part that fails its checks), as one line that says how to go
+    on; any other error (a bug, in a model for one) as Ray Train reports it, traceback and all."""
+    for rank, failure in sorted(error.worker_failures.items()):
+        if isinstance(failure, USER_ERRORS):
+            first_line = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
+            return RunError(f"the worker of rank {rank} stopped the run: {first_line} {resume_hint(out)}")
+    return error

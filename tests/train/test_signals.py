@@ -1,0 +1,143 @@
+"""Stopping a run: Ctrl-C and SIGTERM to a real ``gnndist train``, and a partition server lost mid-run."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import torch
+
+from gnndist.api import partition
+from gnndist.cli import main
+from gnndist.config import PartitionConfig
+from gnndist.testing import random_graph
+from gnndist.train import checkpoint
+
+GNNDIST = [sys.executable, "-m", "gnndist.cli"]
+# Liveness bounds, not benchmarks: start-up alone takes minutes when the machine is busy.
+START_S, STOP_S = 900, 60
+
+
+def _epochs(out: Path) -> list[int]:
+    log = out / "metrics.jsonl"
+    return [json.loads(line)["epoch"] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def _wait_for(process: subprocess.Popen, done, what: str) -> None:
+    deadline = time.monotonic() + START_S
+    while not done():
+        if process.poll() is not None:
+            pytest.fail(f"gnndist train exited ({process.returncode}) before {what}: {process.communicate()[1]}")
+        assert time.monotonic() < deadline, f"no {what} within {START_S} s"
+        time.sleep(0.5)
+
+
+def _stop(process: subprocess.Popen, signum: int) -> tuple[int, str, list[psutil.Process]]:
+    """Send ``signum`` to a running ``gnndist train``; its exit code, its stderr, and the processes
+    it had started (the local Ray instance's GCS, raylet and workers among them). A run that does
+    not stop is killed, with all it started, before the test fails."""
+    started = psutil.Process(process.pid).children(recursive=True)
+    assert any(p.name() == "raylet" for p in started) and any("RayTrainWorker" in p.name() for p in started)
+    process.send_signal(signum)
+    try:
+        _, err = process.communicate(timeout=STOP_S)
+    except subprocess.TimeoutExpired:
+        for p in [psutil.Process(process.pid), *started]:
+            p.kill()
+        pytest.fail(f"gnndist train did not stop within {STOP_S} s of {signal.Signals(signum).name}")
+    return process.returncode, err, started
+
+
+def _assert_gone(processes: list[psutil.Process]) -> None:
+    deadline = time.monotonic() + STOP_S
+    alive = processes
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, f"left behind: {[(p.pid, p.name()) for p in alive]}"
+
+
+def _assert_complete_checkpoint(out: Path, num_parts: int) -> int:
+    epoch = checkpoint.latest_epoch(out)
+    assert epoch is not None
+    for part in range(num_parts):
+        state = torch.load(checkpoint.part_file(out, epoch, part), weights_only=True)
+        assert state["epoch"] == epoch and state["model"]
+    return epoch
+
+
+def test_ctrl_c_stops_the_run_resume_continues_it_and_sigterm_stops_that(tmp_path):
+    out = tmp_path / "run"
+    command = [*GNNDIST, "train", "--out", str(out), "--epochs", "200", "--checkpoint-every", "1", "--quiet"]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(first, lambda: len(_epochs(out)) >= 2, "two epochs")
+    code, err, started = _stop(first, signal.SIGINT)
+    assert code == 130, err
+    assert "stopped by SIGINT" in err and "--resume" in err and "Traceback" not in err
+    _assert_gone(started)
+    epoch = _assert_complete_checkpoint(out, num_parts=2)
+    assert epoch + 1 < 200
+
+    # The command it printed continues from that checkpoint: the next epoch, after the kept ones.
+    printed = shlex.split(err.split("continue from it with `")[1].split("`")[0])
+    assert printed[:2] == ["gnndist", "train"] and "--resume" in printed
+    second = subprocess.Popen([*GNNDIST, *printed[1:]], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(second, lambda: epoch + 1 in _epochs(out), f"epoch {epoch + 1}")
+    code, err, started = _stop(second, signal.SIGTERM)
+    assert code == 143, err
+    assert "stopped by SIGTERM" in err and "--resume" in err and "Traceback" not in err
+    _assert_gone(started)
+    assert _epochs(out)[:epoch + 2] == list(range(epoch + 2))  # none run twice, none skipped
+    assert _assert_complete_checkpoint(out, num_parts=2) >= epoch
+
+
+def test_a_second_signal_ends_the_process_at_once(tmp_path):
+    # The first SIGTERM starts a cleanup that never ends; the second must not wait for it.
+    script = ("import os, signal, time\n"
+              "from gnndist.train.stopping import Interrupted, interruptible\n"
+              "with interruptible():\n"
+              "    try:\n"
+              "        os.kill(os.getpid(), signal.SIGTERM)\n"
+              "        time.sleep(60)\n"
+              "    except Interrupted as e:\n"
+              "        assert e.exit_code == 143\n"
+              "        os.kill(os.getpid(), signal.SIGINT)\n"
+              "        time.sleep(60)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=STOP_S)
+    assert done.returncode == 130, done.stderr
+
+
+def test_a_killed_partition_server_is_the_runs_error(tmp_path, capsys, ray_session):
+    import ray
+
+    parts = partition(random_graph(300, 1500, seed=7), PartitionConfig(method="random", num_parts=2),
+                      tmp_path / "parts")
+    out = tmp_path / "run"
+    before = {a["name"] for a in ray.util.list_named_actors(all_namespaces=True)}
+    killed = []
+
+    def kill_a_server_after_the_first_epoch() -> None:
+        while not _epochs(out):
+            time.sleep(0.2)
+        ours = sorted(a["name"] for a in ray.util.list_named_actors(all_namespaces=True)
+                      if a["name"] not in before and "-part-" in a["name"])
+        killed.append(ours[1])
+        ray.kill(ray.get_actor(ours[1]))
+
+    threading.Thread(target=kill_a_server_after_the_first_epoch, daemon=True).start()
+    code = main(["train", "--partitions", str(parts), "--out", str(out), "--epochs", "500", "--checkpoint-every",
+                 "1", "--batch-size", "16", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and killed
+    lines = [line for line in err.splitlines() if line.startswith("gnndist train: error:")]
+    assert len(lines) == 1, err
+    assert f"part 1 ({killed[0]}) died" in lines[0] and "--resume" in lines[0]
+    assert "Traceback" not in err and "Error Snippet" not in err
