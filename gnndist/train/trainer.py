@@ -63,7 +63,14 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
     ``on_epoch(record)`` is called in this process as each epoch's record arrives. ``resume``:
     continue from the latest complete checkpoint in ``out_dir`` (the same seed then ends where an
     uninterrupted run would). On a cluster, ``partitions`` and ``out_dir`` must be paths that
-    every node sees (shared storage), as for Ray Train's own storage."""
+    every node sees (shared storage), as for Ray Train's own storage.
+
+    Ctrl-C (or SIGTERM, in the main thread) stops the run: the servers are killed and this
+    process's Ray connection ends, which is what stops Ray Train's workers (a local instance stops
+    with it); then :class:`~gnndist.train.stopping.Interrupted`, a ``KeyboardInterrupt``, is
+    raised, and the last complete checkpoint is there to resume from. A worker's error meant for
+    the user (a lost partition server, a bad part) is raised as one line, a
+    :class:`~gnndist.train.stopping.RunError`."""
     config = config or TrainConfig()
     sampler = sampler or SamplerConfig()
     root = str(Path(partitions).resolve())
