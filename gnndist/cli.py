@@ -132,6 +132,8 @@ def _add_train(sub) -> None:
     p.add_argument("--prefetch", type=int, help="batches prepared ahead (default 2)")
     p.add_argument("--address", help="join this Ray cluster (default: start a local one)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the earlier run in --out (its checkpoints, metrics and parameters are deleted)")
     p.add_argument("--no-verify", dest="verify_partitions", action="store_false", default=None,
                    help="skip checking every partition file's sha256 against partition.json at start-up "
                         "(the check reads every file once)")
@@ -208,26 +210,31 @@ def _run_partition(args, console) -> int:
 def _run_train(args, console) -> int:
     from gnndist.api import partition
     from gnndist.progress import QuietReporter, RichReporter
+    from gnndist.train import rundir
     from gnndist.train.report import epoch_line, phase_table, plot_history
     from gnndist.train.trainer import train
 
     source, part_config, sampler, config = _configs(
         args, _TRAIN_FLAGS, (SourceConfig, PartitionConfig, SamplerConfig, TrainConfig))
     reporter = QuietReporter() if args.quiet else RichReporter(console)
-    root = args.partitions
-    own_parts = Path(args.out) / "parts"
-    if root is None and args.resume and own_parts.is_dir():
-        root = own_parts  # the checkpoint belongs to these exact partitions
-    if root is None:
-        root = partition(source, part_config, own_parts, force=True, reporter=reporter)
 
     def show(record: dict) -> None:
         if not args.quiet:
             console.print(epoch_line(record, config.epochs), soft_wrap=True)
 
-    with reporter.step("training", total=config.epochs) as step:
-        result = train(None, root, config=config, sampler=sampler, out_dir=args.out, address=args.address,
-                       on_epoch=lambda record: (show(record), step.advance()), resume=args.resume)
+    def notice(line: str) -> None:
+        console.print(line, style="yellow", markup=False, soft_wrap=True)
+
+    # The lock covers partitioning into OUT/parts too, and the refusals come before it.
+    with rundir.hold(args.out, notify=notice) as run:
+        run.check(resume=args.resume, overwrite=args.overwrite)
+        root = args.partitions or (run.recorded_partitions() if args.resume else None)
+        if root is None:
+            root = partition(source, part_config, run.parts_to_write(), force=True, reporter=reporter)
+        with reporter.step("training", total=config.epochs) as step:
+            result = train(None, root, config=config, sampler=sampler, out_dir=run, address=args.address,
+                           on_epoch=lambda record: (show(record), step.advance()), resume=args.resume,
+                           overwrite=args.overwrite)
     if not args.quiet:
         console.print(phase_table(result.history))
     if args.plot:
@@ -285,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     from gnndist.graph import GraphError
     from gnndist.partition.format import PartitionFormatError, PartitionWriteError
     from gnndist.train.checkpoint import CheckpointError
+    from gnndist.train.rundir import RunDirError
     from gnndist.train.stopping import RunError, interruptible
     from partitioners import PartitionError
 
@@ -297,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         with interruptible():  # SIGTERM too ends in the except below, not in a kill that skips the cleanup
             return runners[args.command](args, console)
     except (GraphError, ConfigError, PartitionError, PartitionFormatError, PartitionWriteError, FileExistsError,
-            CheckpointError, RunError) as e:
+            CheckpointError, RunDirError, RunError) as e:
         print(f"gnndist {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:

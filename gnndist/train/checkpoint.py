@@ -14,15 +14,23 @@ only, never code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
 
 import torch
 
+from gnndist.partition.format import MANIFEST
+
 
 class CheckpointError(RuntimeError):
-    """A checkpoint is missing, incomplete, or belongs to another partition."""
+    """A checkpoint is missing, incomplete, or belongs to another partition or model."""
+
+
+def partition_sha(root: str | Path) -> str:
+    """The identity a checkpoint records of the partition it was trained on: its manifest's sha256."""
+    return hashlib.sha256((Path(root) / MANIFEST).read_bytes()).hexdigest()
 
 
 def part_file(out_dir: Path, epoch: int, part: int) -> Path:
@@ -71,3 +79,24 @@ def load_part(out_dir: Path, epoch: int, part: int, partition_sha: str | None) -
         raise CheckpointError(f"{path}: saved for another partition directory; resume with the partitions "
                               "the run started with, or start a new run directory")
     return state
+
+
+def missing_parts(out_dir: Path, epoch: int, num_parts: int) -> list[str]:
+    """What is missing of the checkpoint of ``epoch`` for ``num_parts`` parts (empty: nothing)."""
+    missing = [part_file(out_dir, epoch, p) for p in range(num_parts) if not part_file(out_dir, epoch, p).is_file()]
+    return [f"{missing[0]} is missing ({len(missing)} of {num_parts} parts' files are): the checkpoint of epoch "
+            f"{epoch} is incomplete"] if missing else []
+
+
+def state_differences(saved: dict[str, torch.Tensor], model: dict[str, torch.Tensor], most: int = 4) -> list[str]:
+    """How the ``state_dict`` ``saved`` in a checkpoint differs from a model's, by parameter name
+    and shape (at most ``most`` lines, then a count)."""
+    lines = []
+    for name, tensor in model.items():  # in the model's own order
+        if name not in saved:
+            lines.append(f"parameter {name} of this model is not in the checkpoint")
+        elif saved[name].shape != tensor.shape:
+            lines.append(f"parameter {name}: checkpoint has shape {list(saved[name].shape)}, "
+                         f"this model {list(tensor.shape)}")
+    lines += [f"parameter {name} is in the checkpoint, not in this model" for name in saved if name not in model]
+    return lines if len(lines) <= most else lines[:most] + [f"{len(lines) - most} more parameters differ"]

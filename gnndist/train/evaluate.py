@@ -6,7 +6,6 @@ in training); the parts' metric sums are added up, so the result is exact over a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,10 +18,10 @@ from gnndist.runtime.cluster import init_ray
 from gnndist.runtime.loader import PartView
 from gnndist.runtime.partition_server import ServerGroup, launch_servers
 from gnndist.train import checkpoint
-from gnndist.train.checkpoint import CheckpointError
+from gnndist.train.checkpoint import CheckpointError, partition_sha
 from gnndist.train.loop import metric_sums, model_factory
 from gnndist.train.metrics import Metric, with_accuracy
-from gnndist.train.trainer import RUN_FILE, partition_sha
+from gnndist.train.rundir import RUN_FILE, read_run_info
 
 
 def _run_and_epoch(path: Path) -> tuple[Path, int]:
@@ -73,7 +72,7 @@ def evaluate(model: Callable[[], torch.nn.Module] | None, checkpoint_path: str |
     if unknown:
         raise ConfigError(f"unknown split(s) {unknown}: choose from train, val, test")
     run, epoch = _run_and_epoch(Path(checkpoint_path).resolve())
-    info = json.loads((run / RUN_FILE).read_text())
+    info = read_run_info(run)  # refuses a run.json gnndist did not write
     root = str(Path(partitions).resolve()) if partitions is not None else info["partitions"]
     manifest = read_manifest(root)
     sampler = from_dict(SamplerConfig, info["sampler"])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, wait
@@ -17,18 +15,16 @@ from ray.train.torch import TorchTrainer
 
 from gnndist.config import ConfigError, SamplerConfig, TrainConfig, to_dict
 from gnndist.graph import GraphError
-from gnndist.partition.format import MANIFEST, PartitionFormatError, read_manifest
+from gnndist.partition.format import PartitionFormatError, read_manifest
 from gnndist.runtime.cluster import init_ray, shutdown_ray
 from gnndist.runtime.loader import RemoteError
 from gnndist.runtime.memory import WORKER_ENV
 from gnndist.runtime.partition_server import launch_servers
-from gnndist.train import checkpoint
-from gnndist.train.checkpoint import CheckpointError
+from gnndist.train import rundir
+from gnndist.train.checkpoint import CheckpointError, partition_sha
 from gnndist.train.loop import model_factory, train_worker
 from gnndist.train.metrics import Metric, with_accuracy
 from gnndist.train.stopping import RunError, interruptible, resume_hint
-
-RUN_FILE = "run.json"
 
 # Errors a worker raises for the user to act on (a lost partition server, a part that fails its
 # checks): shown as one line, not as a worker's traceback.
@@ -49,8 +45,8 @@ class TrainResult:
 
 def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *,
           config: TrainConfig | None = None, sampler: SamplerConfig | None = None,
-          out_dir: str | Path | None = None, address: str | None = None,
-          on_epoch: Callable[[dict], None] | None = None, resume: bool = False,
+          out_dir: str | Path | rundir.RunDir | None = None, address: str | None = None,
+          on_epoch: Callable[[dict], None] | None = None, resume: bool = False, overwrite: bool = False,
           loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
           metrics: dict[str, Metric] | None = None) -> TrainResult:
     """Train ``model`` (a factory returning a fresh ``torch.nn.Module`` whose forward takes
@@ -62,8 +58,15 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
     (``acc``) on the validation and test nodes and logged as ``val_<name>`` and ``test_<name>``.
     ``on_epoch(record)`` is called in this process as each epoch's record arrives. ``resume``:
     continue from the latest complete checkpoint in ``out_dir`` (the same seed then ends where an
-    uninterrupted run would). On a cluster, ``partitions`` and ``out_dir`` must be paths that
-    every node sees (shared storage), as for Ray Train's own storage.
+    uninterrupted run would), after checking that it matches the partition and the model; with no
+    checkpoint, a notice and a fresh start. ``overwrite``: replace an earlier run in ``out_dir``.
+
+    ``out_dir`` (default: a new temporary directory) is locked for the whole run, and holds this
+    run alone: see :mod:`gnndist.train.rundir`, whose ``RunDirError`` (or a ``CheckpointError``)
+    refuses a directory in use, an earlier run without ``resume``/``overwrite``, a mismatched
+    checkpoint or files gnndist did not write, before anything is written. A caller that holds the
+    directory already (``rundir.hold``) passes its ``RunDir``. On a cluster, ``partitions`` and
+    ``out_dir`` must be paths that every node sees (shared storage), as for Ray Train's own storage.
 
     Ctrl-C (or SIGTERM, in the main thread) stops the run: the servers are killed and this
     process's Ray connection ends, which is what stops Ray Train's workers (a local instance stops
@@ -71,20 +74,27 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
     raised, and the last complete checkpoint is there to resume from. A worker's error meant for
     the user (a lost partition server, a bad part) is raised as one line, a
     :class:`~gnndist.train.stopping.RunError`."""
-    config = config or TrainConfig()
-    sampler = sampler or SamplerConfig()
+    with rundir.hold(out_dir) as run:
+        return _train(run, model, partitions, config=config or TrainConfig(), sampler=sampler or SamplerConfig(),
+                      address=address, on_epoch=on_epoch, resume=resume, overwrite=overwrite, loss_fn=loss_fn,
+                      metrics=metrics)
+
+
+def _train(run: rundir.RunDir, model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *,
+           config: TrainConfig, sampler: SamplerConfig, address: str | None, on_epoch: Callable[[dict], None] | None,
+           resume: bool, overwrite: bool, loss_fn: Callable | None, metrics: dict[str, Metric] | None) -> TrainResult:
+    """:func:`train` in the run directory ``run``, held."""
     root = str(Path(partitions).resolve())
     manifest = read_manifest(root)
     graph = manifest["graph"]
     builtin = model is None
     if builtin:
         model = model_factory(config, graph["feature_dim"], graph["num_classes"], len(sampler.fanouts))
-    out = (Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="gnndist-train-"))).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    resume_epoch = checkpoint.latest_epoch(out) if resume else None
-    _keep_metrics_up_to(out / "metrics.jsonl", resume_epoch)
-    (out / RUN_FILE).write_text(json.dumps({"partitions": root, "builtin_model": builtin,
-                                            "train": to_dict(config), "sampler": to_dict(sampler)}, indent=1))
+    resume_epoch = run.start(resume=resume, overwrite=overwrite, root=root, num_parts=manifest["num_parts"],
+                             factory=model, model=rundir.model_description(builtin, config, sampler, graph),
+                             record={"partitions": root, "builtin_model": builtin, "train": to_dict(config),
+                                     "sampler": to_dict(sampler)})
+    out = run.path
     init_ray(address=address)
     _check_room(manifest["num_parts"], config.cpus_per_worker, config.gpus_per_worker)
     with interruptible():
@@ -157,11 +167,6 @@ def _check_room(workers: int, cpus_per_worker: float, gpus_per_worker: float) ->
                               f"cluster has {have:g}: {fix}, use fewer parts, or add nodes")
 
 
-def partition_sha(root: str | Path) -> str:
-    """The identity a checkpoint records of the partition it was trained on: its manifest's sha256."""
-    return hashlib.sha256((Path(root) / MANIFEST).read_bytes()).hexdigest()
-
-
 class TensorBoardLog:
     """Each epoch's numbers as TensorBoard scalars, when ``tensorboardX`` is installed (else nothing)."""
 
@@ -190,12 +195,6 @@ class TensorBoardLog:
     def __exit__(self, *exc) -> None:
         if self.writer is not None:
             self.writer.close()
-
-
-def _keep_metrics_up_to(log: Path, epoch: int | None) -> None:
-    """Drop metrics of epochs after ``epoch`` (all of them when ``None``: a fresh run)."""
-    lines = log.read_text().splitlines() if log.exists() and epoch is not None else []
-    log.write_text("".join(line + "\n" for line in lines if json.loads(line)["epoch"] <= epoch))
 
 
 def _fit_reporting(trainer: TorchTrainer, log: Path, on_epoch: Callable[[dict], None]) -> None:
