@@ -231,12 +231,22 @@ def test_batch_moves_to_a_device_whole(partitioned):
         (batch.batch_size, batch.num_sampled_nodes, batch.num_sampled_edges)
 
 
-def test_server_refuses_ids_it_does_not_own(partitioned):
+def test_servers_count_exactly_what_a_loader_asked_and_refuse_ids_they_do_not_own(partitioned):
     root, servers, _ = partitioned
+    before = servers.stats()
+    loader = _loader(root, servers, 0, prefetch=0)
+    batches = list(loader)
+    after = servers.stats()
+    asked = loader.stats()
+    assert len(batches) == len(loader) > 0 and asked["remote_requests"] > 0
+    served = {key: [a[key] - b[key] for a, b in zip(after, before, strict=True)]
+              for key in ("requests", "ids", "bytes")}
+    assert served["requests"][0] == served["ids"][0] == served["bytes"][0] == 0  # part 0's own rows are read here
+    assert sum(served["requests"]) == asked["remote_requests"]
+    assert sum(served["ids"]) == asked["remote_ids"] and sum(served["bytes"]) == asked["remote_bytes"]
     with pytest.raises(ValueError, match=r"part 0 \(gnndist-.*-part-00000\) does not own global id"):
         ray.get(servers.handles[0].fetch.remote(np.array([10**6])))
-    stats = servers.stats()
-    assert all(s["requests"] >= 0 for s in stats) and sum(s["requests"] for s in stats) > 0
+    assert servers.stats() == after  # a refused request serves nothing
 
 
 def test_a_killed_server_is_a_clear_error(tmp_path, graph, ray_session):

@@ -1,51 +1,101 @@
-"""Data-parallel training on Ray Train: identical parameters on every worker, real accuracy."""
+"""Data-parallel training on Ray Train: identical parameters on every worker, real accuracy.
+
+Tests that only read a run share one (``cora_run`` in tests/conftest.py, ``custom_run`` here):
+each Ray Train run pays for starting its workers and servers.
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig, TrainConfig
-from gnndist.train.checkpoint import CheckpointError
+from gnndist.config import SamplerConfig, TrainConfig
+from gnndist.train.checkpoint import CheckpointError, part_file
 from gnndist.train.evaluate import evaluate
 from gnndist.train.loop import PHASES
 from gnndist.train.metrics import macro_f1
 from gnndist.train.trainer import train
 
 
-@pytest.fixture(scope="module")
-def cora_parts(tmp_path_factory, ray_session):
-    from gnndist.api import partition
-
-    return partition(SourceConfig(dataset="cora"), PartitionConfig(method="metis", num_parts=2),
-                     tmp_path_factory.mktemp("cora") / "parts")
+def _params(out, rank: int = 0) -> dict[str, torch.Tensor]:
+    return torch.load(out / f"params-rank{rank:05d}.pt", weights_only=True)
 
 
-def test_two_workers_keep_identical_parameters_and_learn_cora(cora_parts, tmp_path):
-    result = train(None, cora_parts, config=TrainConfig(epochs=12, hidden=64, lr=0.01),
-                   sampler=SamplerConfig(fanouts=(10, 10), batch_size=32), out_dir=tmp_path)
-    a = torch.load(tmp_path / "params-rank00000.pt", weights_only=True)
-    b = torch.load(tmp_path / "params-rank00001.pt", weights_only=True)
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_two_workers_keep_identical_parameters_and_learn_cora(cora_run):
+    result = cora_run.result
+    assert _same(_params(cora_run.out, 0), _params(cora_run.out, 1))
     assert len(result.history) == 12
     assert result.history[-1]["loss"] < result.history[0]["loss"]
-    assert result.test_acc >= 0.70  # GraphSAGE on Cora's public split, 12 short epochs
-    for record in result.history:  # where the time went, averaged over the workers
+    assert result.test_acc >= 0.70  # GraphSAGE on Cora's public split, 12 short epochs (chance: 0.32)
+
+
+def test_each_epoch_records_where_the_time_went(cora_run):
+    for record in cora_run.result.history:  # averaged over the workers
         assert set(record["phases"]) == set(PHASES) and record["epoch_s"] > 0
         assert record["phases"]["forward_backward"] > 0 and record["phases"]["allreduce"] > 0
         assert record["phases"]["sample"] > 0 and record["phases"]["fetch"] > 0
-    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
-    # The last checkpoint evaluated afresh, part by part, gives exactly the run's final scores.
-    scores = evaluate(None, tmp_path)
+        assert record["steps"] == 3  # 68 and 72 seeds in batches of 32
+        assert record["remote_bytes"] > 0 and record["same_node_bytes"] == 0  # server calls
+    assert list((cora_run.out / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_the_last_checkpoint_evaluated_afresh_gives_the_run_s_final_scores(cora_run):
+    scores = evaluate(None, cora_run.out)  # part by part, in Ray tasks of its own
     assert scores["epoch"] == 11
-    assert scores["test_acc"] == result.test_acc and scores["val_acc"] == result.history[-1]["val_acc"]
+    last = cora_run.result.history[-1]
+    assert scores["test_acc"] == last["test_acc"] and scores["val_acc"] == last["val_acc"]
 
 
-def test_a_custom_model_factory(cora_parts, tmp_path):
-    class TwoLayer(torch.nn.Module):
+@pytest.fixture(scope="module")
+def same_node_cut(cora_run, tmp_path_factory):
+    """The first 5 epochs of ``cora_run``'s training, reading the other part from its files
+    (``same_node_reads``) instead of calling its server. Its last checkpoint is epoch 4."""
+    out = tmp_path_factory.mktemp("cut") / "run"
+    return train(None, cora_run.parts, config=replace(cora_run.config, epochs=5),
+                 sampler=replace(cora_run.sampler, same_node_reads=True), out_dir=out)
+
+
+def test_same_node_reads_train_exactly_as_server_calls_do(cora_run, same_node_cut):
+    moved = [(r["remote_bytes"], r["same_node_bytes"]) for r in same_node_cut.history]
+    assert all(remote == 0 and same_node > 0 for remote, same_node in moved), moved
+    # After the same 5 epochs, the same model and optimizer state as the run that called the server.
+    for part in (0, 1):
+        direct = torch.load(part_file(same_node_cut.out_dir, 4, part), weights_only=True)
+        served = torch.load(part_file(cora_run.out, 4, part), weights_only=True)
+        assert _same(direct["model"], served["model"])
+        assert direct["optimizer"]["state"].keys() == served["optimizer"]["state"].keys()
+        for key, state in served["optimizer"]["state"].items():
+            assert _same(direct["optimizer"]["state"][key], state)
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(cora_run, same_node_cut):
+    resumed = train(None, cora_run.parts, config=cora_run.config, sampler=cora_run.sampler,
+                    out_dir=same_node_cut.out_dir, resume=True)
+    assert [m["epoch"] for m in resumed.history] == list(range(12))
+    assert _same(_params(resumed.out_dir), _params(cora_run.out))
+
+
+@pytest.fixture(scope="module")
+def custom_run(cora_parts, tmp_path_factory, ray_session):
+    """A custom model factory with a custom loss and metric (no weight decay: with a zero gradient
+    Adam then leaves every parameter where it started): ``(factory, draws dir, result)``."""
+    tmp = tmp_path_factory.mktemp("custom")
+    draws = tmp / "draws"
+    draws.mkdir()
+
+    # Defined here, not at module level: the workers get them by value (they cannot import a test module).
+    class CountingDraws(torch.nn.Module):
+        """Two SAGE layers that record, per worker process, what a dropout mask would draw from
+        torch's generator at each training forward."""
+
         def __init__(self):
             super().__init__()
             from torch_geometric.nn import SAGEConv
@@ -53,47 +103,41 @@ def test_a_custom_model_factory(cora_parts, tmp_path):
             self.a, self.b = SAGEConv(1433, 16), SAGEConv(16, 7)
 
         def forward(self, x, edge_index):
-            return self.b(self.a(x, edge_index).relu(), edge_index)
-
-    def constant_loss(logits, y):  # a hook the history can tell apart from cross-entropy
-        return F.cross_entropy(logits, y) * 0.0 + 2.5
-
-    result = train(TwoLayer, cora_parts, config=TrainConfig(epochs=2), sampler=SamplerConfig(fanouts=(5, 5)),
-                   out_dir=tmp_path, loss_fn=constant_loss, metrics={"f1": macro_f1(7)})
-    assert [r["loss"] for r in result.history] == [2.5, 2.5]
-    last = result.history[-1]
-    assert 0 <= result.test_acc <= 1 and last["steps"] >= 1
-    assert 0 <= last["val_f1"] <= 1 and 0 <= last["test_f1"] <= 1
-    # A custom model is evaluated from Python, with its factory; the command line refuses it.
-    scores = evaluate(TwoLayer, tmp_path, splits=("test",), metrics={"f1": macro_f1(7)})
-    assert scores["test_acc"] == last["test_acc"] and scores["test_f1"] == last["test_f1"]
-    with pytest.raises(CheckpointError, match="custom model"):
-        evaluate(None, tmp_path)
-
-
-def test_each_worker_draws_its_own_dropout_masks(cora_parts, tmp_path):
-    draws = tmp_path / "draws"
-    draws.mkdir()
-
-    class Noisy(torch.nn.Module):
-        """Records, per worker process, what a dropout mask would draw from torch's generator."""
-
-        def __init__(self):
-            super().__init__()
-            from torch_geometric.nn import SAGEConv
-
-            self.conv = SAGEConv(1433, 7)
-
-        def forward(self, x, edge_index):
             if self.training:
                 with open(draws / f"{os.getpid()}.txt", "a") as f:
                     f.write(f"{torch.rand(()).item()!r}\n")
-            return self.conv(x, edge_index)
+            return self.b(self.a(x, edge_index).relu(), edge_index)
 
-    train(Noisy, cora_parts, config=TrainConfig(epochs=2), sampler=SamplerConfig(fanouts=(5,), batch_size=32),
-          out_dir=tmp_path / "run")
-    streams = [path.read_text().split() for path in draws.iterdir()]
-    assert len(streams) == 2 and all(len(stream) == 6 for stream in streams)  # 140 seeds / 2 parts / 32, x 2 epochs
+    def constant_loss(logits, y):  # a hook the history and the parameters can tell apart from cross-entropy
+        return F.cross_entropy(logits, y) * 0.0 + 2.5
+
+    result = train(CountingDraws, cora_parts, config=TrainConfig(epochs=2, weight_decay=0.0),
+                   sampler=SamplerConfig(fanouts=(5, 5), batch_size=32), out_dir=tmp / "run",
+                   loss_fn=constant_loss, metrics={"f1": macro_f1(7)})
+    return CountingDraws, draws, result
+
+
+def test_a_custom_loss_drives_the_gradients_and_a_custom_metric_is_reported(custom_run):
+    factory, _, result = custom_run
+    assert [r["loss"] for r in result.history] == [2.5, 2.5]
+    torch.manual_seed(TrainConfig().seed)  # the workers' initial parameters
+    start = factory().state_dict()
+    assert _same(_params(result.out_dir), start)  # a zero gradient moved nothing
+    # The run's scores are those of its checkpoint evaluated afresh, with the factory.
+    scores = evaluate(factory, result.out_dir, metrics={"f1": macro_f1(7)})
+    last = result.history[-1]
+    for name in ("val_acc", "test_acc", "val_f1", "test_f1"):
+        assert scores[name] == last[name], name
+
+
+def test_the_command_line_refuses_to_evaluate_a_custom_model(custom_run):
+    with pytest.raises(CheckpointError, match="custom model"):
+        evaluate(None, custom_run[2].out_dir)
+
+
+def test_each_worker_draws_its_own_dropout_masks(custom_run):
+    streams = [path.read_text().split() for path in custom_run[1].iterdir()]
+    assert len(streams) == 2 and all(len(stream) == 6 for stream in streams)  # 3 steps x 2 epochs
     assert not set(streams[0]) & set(streams[1])
 
 
@@ -106,29 +150,6 @@ def test_the_custom_model_example_runs(ray_session, tmp_path):
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     result = example.main(epochs=3, workdir=tmp_path)
-    assert len(result.history) == 3 and 0 <= result.test_acc <= 1
-
-
-def test_resume_ends_where_an_uninterrupted_run_ends(cora_parts, tmp_path):
-    config = dict(hidden=16, checkpoint_every=2, lr=0.01)
-    sampler = SamplerConfig(fanouts=(5, 5), batch_size=32)
-    train(None, cora_parts, config=TrainConfig(epochs=4, **config), sampler=sampler, out_dir=tmp_path / "whole")
-    train(None, cora_parts, config=TrainConfig(epochs=2, **config), sampler=sampler, out_dir=tmp_path / "cut")
-    resumed = train(None, cora_parts, config=TrainConfig(epochs=4, **config), sampler=sampler,
-                    out_dir=tmp_path / "cut", resume=True)
-    assert [m["epoch"] for m in resumed.history] == [0, 1, 2, 3]
-    whole = torch.load(tmp_path / "whole" / "params-rank00000.pt", weights_only=True)
-    cut = torch.load(tmp_path / "cut" / "params-rank00000.pt", weights_only=True)
-    assert all(torch.equal(whole[k], cut[k]) for k in whole)
-
-
-def test_same_node_reads_train_exactly_as_server_calls_do(cora_parts, tmp_path):
-    config = TrainConfig(epochs=2, hidden=16, eval_every=2)
-    params = {}
-    for direct in (False, True):
-        sampler = SamplerConfig(fanouts=(5, 5), batch_size=32, same_node_reads=direct)
-        result = train(None, cora_parts, config=config, sampler=sampler, out_dir=tmp_path / str(direct))
-        params[direct] = torch.load(tmp_path / str(direct) / "params-rank00000.pt", weights_only=True)
-        moved = [(r["remote_bytes"], r["same_node_bytes"]) for r in result.history]
-        assert all((remote == 0) == direct and (same_node > 0) == direct for remote, same_node in moved), moved
-    assert all(torch.equal(params[False][k], params[True][k]) for k in params[False])
+    assert len(result.history) == 3 and result.history[-1]["loss"] < result.history[0]["loss"]
+    scores = evaluate(lambda: example.ResidualSAGE(1433, 64, 7), result.out_dir, splits=("test",))
+    assert scores["test_acc"] == result.test_acc
