@@ -275,7 +275,8 @@ def _holder() -> dict:
 
 
 def _describe(holder: dict) -> str:
-    return f"pid {holder.get('pid')} on {holder.get('host')} (since {holder.get('started')})"
+    since = f" (since {holder['started']})" if "started" in holder else ""
+    return f"pid {holder.get('pid')} on {holder.get('host')}{since}"
 
 
 def _read_holder(fd: int, lock: Path) -> dict | None:

@@ -7,6 +7,7 @@ worker starts), so only the shared fixture run trains.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -197,3 +198,32 @@ def test_a_run_directory_is_locked_and_a_dead_holders_lock_is_taken_over(parts, 
     assert not (out / "run.lock").exists()  # released on the error path too
     with rundir.hold(out) as run:  # and free again
         assert json.loads((run.path / "run.lock").read_text())["pid"] == os.getpid()
+
+
+def test_without_flock_the_lock_file_alone_decides(tmp_path, monkeypatch):
+    """On a filesystem that refuses flock (Lustre without -o flock): held while the file names a
+    live holder, taken over when it names a process of this host that is gone."""
+    def no_flock(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(rundir.fcntl, "flock", no_flock)
+    with rundir.hold(tmp_path) as run:
+        with pytest.raises(RunDirError, match=f"locked by pid {os.getpid()} on .*delete .*run.lock"):
+            with rundir.hold(tmp_path):
+                pass
+    assert not (run.path / "run.lock").exists()
+
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    (tmp_path / "run.lock").write_text(json.dumps({"pid": gone.pid, "host": socket.gethostname()}))
+    notes = []
+    with rundir.hold(tmp_path, notify=notes.append):
+        assert json.loads((tmp_path / "run.lock").read_text())["pid"] == os.getpid()
+    assert notes == [f"{tmp_path}: taking over the lock left by pid {gone.pid} on {socket.gethostname()}, "
+                     "which is no longer running"]
+
+    (tmp_path / "run.lock").write_text(json.dumps({"pid": gone.pid, "host": "another-host"}))
+    with pytest.raises(RunDirError, match="on another-host"):  # cannot be checked from here
+        with rundir.hold(tmp_path):
+            pass
+    assert json.loads((tmp_path / "run.lock").read_text())["host"] == "another-host"
