@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 # GraphSAGE on the bundled Cora: 2 METIS parts, 2 data-parallel workers on a local Ray.
 demo: setup
-	$(BIN)/gnndist train --out out/demo --plot out/demo/training.png
+	$(BIN)/gnndist train --out out/demo --overwrite --plot out/demo/training.png
 	$(BIN)/gnndist inspect out/demo/parts --check
 
 test: setup
