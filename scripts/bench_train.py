@@ -446,8 +446,8 @@ def main() -> None:
                     "same optimizer steps; the workers read the other parts from their files (same_node_reads: "
                     "the same batches as server calls). PyG: NeighborLoader over the whole graph, stock GraphSAGE, "
                     "one process. lr per dataset (Photo 0.005: at 0.01 some runs collapse early, see "
-                    "tests/train/test_parity.py). Test accuracy over every test node, sampled with the training "
-                    "fanouts."})
+                    "PARITY_DATASETS in scripts/bench_train.py). Test accuracy over every test node, sampled with "
+                    "the training fanouts."})
         return
     load = {"start": os.getloadavg()}  # the machine is shared: a busy one slows every contender
     results = []
