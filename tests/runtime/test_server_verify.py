@@ -9,7 +9,7 @@ import pytest
 from gnndist.cli import _TRAIN_FLAGS, _configs, build_parser, main
 from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig, TrainConfig
 from gnndist.partition import PartitionFormatError, load_part
-from gnndist.runtime.partition_server import PartitionServer, launch_servers
+from gnndist.runtime.partition_server import PartitionServer
 from partitioners.writer import write_partitions
 
 
@@ -19,15 +19,14 @@ def parts(tmp_path, small_graph):
     return write_partitions(small_graph, assignment, PartitionConfig(method="random", num_parts=2), tmp_path / "p")
 
 
-def test_a_flipped_byte_in_the_features_is_refused_naming_the_file(ray_session, parts):
+def test_a_server_refuses_a_flipped_byte_in_the_features_naming_the_file(parts):
     victim = parts / "part-00001" / "features.npy"
     data = bytearray(victim.read_bytes())
     data[-5] ^= 0x10
     victim.write_bytes(bytes(data))
+    # What each server runs first when launch_servers starts it (the launch itself is below).
     with pytest.raises(PartitionFormatError) as refused:
-        launch_servers(parts)
-    # The server's own error, not Ray's wrapper with a remote traceback around it.
-    assert type(refused.value) is PartitionFormatError
+        PartitionServer(str(parts), 1, "server-1").start()
     assert str(refused.value) == f"{victim}: checksum mismatch (the file was modified after partitioning); " \
                                  "re-run `gnndist partition`"
 
@@ -38,6 +37,7 @@ def test_train_refuses_labels_rewritten_with_wrong_classes_before_any_worker_sta
     labels = load_part(parts, 0).labels
     np.save(victim, np.where(labels >= 0, (labels + 1) % 3, labels), allow_pickle=False)  # valid classes, same size
     run = tmp_path / "run"
+    # launch_servers hands the server's own error on, one line, without Ray's remote traceback.
     assert main(["train", "--partitions", str(parts), "--out", str(run), "--epochs", "1", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"gnndist train: error: {victim}: checksum mismatch (the file was modified after partitioning); " \
