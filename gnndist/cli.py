@@ -338,6 +338,5 @@ def _resume_command(argv: list[str], out: str) -> str:
     return shlex.join(["gnndist", *kept, "--resume", "--out", out])
 
 
-
 if __name__ == "__main__":
     sys.exit(main())
