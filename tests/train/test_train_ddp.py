@@ -150,6 +150,5 @@ def test_the_custom_model_example_runs(ray_session, tmp_path):
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
     result = example.main(epochs=3, workdir=tmp_path)
+    # It learns (evaluating a custom model's checkpoint is checked on custom_run above).
     assert len(result.history) == 3 and result.history[-1]["loss"] < result.history[0]["loss"]
-    scores = evaluate(lambda: example.ResidualSAGE(1433, 64, 7), result.out_dir, splits=("test",))
-    assert scores["test_acc"] == result.test_acc
