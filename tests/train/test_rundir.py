@@ -31,30 +31,16 @@ STOP = ["--cpus-per-worker", "8", "--quiet"]  # refused by the cluster once past
 TOO_BIG = "need 16 CPUs but the Ray cluster has 2"
 
 
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory, ray_session):
-    from gnndist.api import partition
-
-    return partition(SourceConfig(dataset="cora"), PartitionConfig(method="metis", num_parts=2),
-                     tmp_path_factory.mktemp("cora") / "parts")
-
-
-@pytest.fixture(scope="module")
-def earlier_run(parts, tmp_path_factory):
-    """A finished run: 2 epochs, a complete checkpoint after each (read only: tests copy it)."""
-    out = tmp_path_factory.mktemp("earlier") / "run"
-    train(None, parts, config=TrainConfig(epochs=2, hidden=16, checkpoint_every=1),
-          sampler=SamplerConfig(fanouts=(5, 5), batch_size=32), out_dir=out)
-    return out
-
-
 @pytest.fixture
-def run_copy(earlier_run, tmp_path):
-    return shutil.copytree(earlier_run, tmp_path / "run")
+def run_copy(cora_run, tmp_path):
+    """A copy of the shared finished run (12 epochs, checkpoints after epochs 4, 9 and 11)."""
+    return shutil.copytree(cora_run.out, tmp_path / "run")
 
 
 def _train_args(parts, out, *extra):
-    return ["train", "--partitions", str(parts), "--out", str(out), "--fanouts", "5,5", "--hidden", "16", *extra]
+    """``gnndist train`` with the shared run's settings (tests/conftest.py ``cora_run``)."""
+    return ["train", "--partitions", str(parts), "--out", str(out), "--fanouts", "10,10", "--hidden", "64",
+            "--dropout", "0", *extra]
 
 
 def _snapshot(root):
@@ -72,28 +58,28 @@ def test_a_fresh_run_refuses_a_directory_holding_an_earlier_run(run_copy, capsys
     assert not (run_copy / "parts").exists()  # refused before partitioning into OUT/parts
 
 
-def test_overwrite_deletes_the_earlier_run_so_a_resume_cannot_pick_up_its_weights(parts, run_copy, capsys):
+def test_overwrite_deletes_the_earlier_run_so_a_resume_cannot_pick_up_its_weights(cora_parts, run_copy, capsys):
     old_id = json.loads((run_copy / "run.json").read_text())["run_id"]
     (run_copy / "notes.txt").write_text("the user's, not the run's\n")
-    assert main(_train_args(parts, run_copy, "--overwrite", *STOP)) == 2
+    assert main(_train_args(cora_parts, run_copy, "--overwrite", *STOP)) == 2
     assert TOO_BIG in capsys.readouterr().err
     assert sorted(p.name for p in run_copy.iterdir()) == ["notes.txt", "run.json"]
     assert (run_copy / "notes.txt").read_text() == "the user's, not the run's\n"
     assert checkpoint.latest_epoch(run_copy) is None
     assert json.loads((run_copy / "run.json").read_text())["run_id"] != old_id
 
-    assert main(_train_args(parts, run_copy, "--resume", *STOP)) == 2  # no checkpoint: said, then a fresh run
+    assert main(_train_args(cora_parts, run_copy, "--resume", *STOP)) == 2  # no checkpoint: said, then a fresh run
     captured = capsys.readouterr()
     assert "no complete checkpoint to resume from; starting a fresh run" in captured.out
     assert TOO_BIG in captured.err
 
 
-def test_resume_refuses_another_model_before_touching_anything(parts, run_copy, capsys):
+def test_resume_refuses_another_model_before_touching_anything(cora_parts, run_copy, capsys):
     before = _snapshot(run_copy)
-    assert main(_train_args(parts, run_copy, "--resume", "--hidden", "32", "--epochs", "3", *STOP)) == 2
+    assert main(_train_args(cora_parts, run_copy, "--resume", "--hidden", "32", "--epochs", "3", *STOP)) == 2
     err = capsys.readouterr().err
-    assert "checkpoint has hidden 16, this run asks for 32" in err
-    assert "checkpoint has shape [16, 1433], this model [32, 1433]" in err
+    assert "checkpoint has hidden 64, this run asks for 32" in err
+    assert "checkpoint has shape [64, 1433], this model [32, 1433]" in err
     # run.json included: it is written only once the run is valid, so `gnndist evaluate` of the
     # checkpoint still builds the model the checkpoint holds.
     assert _snapshot(run_copy) == before
@@ -102,15 +88,15 @@ def test_resume_refuses_another_model_before_touching_anything(parts, run_copy, 
 @pytest.mark.parametrize(("flags", "legacy", "expected"), [
     (["--fanouts", "5,5,5"], False, "checkpoint has layers 2, this run asks for 3"),
     (["--model", "gcn"], False, "checkpoint has model sage, this run asks for gcn"),
-    (["--hidden", "8"], True, "checkpoint has hidden 16, this run asks for 8"),  # a run.json from before "format"
+    (["--hidden", "8"], True, "checkpoint has hidden 64, this run asks for 8"),  # a run.json from before "format"
 ])
-def test_resume_names_what_differs_from_the_checkpoint(parts, run_copy, capsys, flags, legacy, expected):
+def test_resume_names_what_differs_from_the_checkpoint(cora_parts, run_copy, capsys, flags, legacy, expected):
     if legacy:
         info = json.loads((run_copy / "run.json").read_text())
         legacy_info = {key: info[key] for key in ("partitions", "builtin_model", "train", "sampler")}
         (run_copy / "run.json").write_text(json.dumps(legacy_info))
     before = _snapshot(run_copy)
-    assert main(_train_args(parts, run_copy, "--resume", *flags, *STOP)) == 2
+    assert main(_train_args(cora_parts, run_copy, "--resume", *flags, *STOP)) == 2
     assert expected in capsys.readouterr().err
     assert _snapshot(run_copy) == before
 
@@ -137,10 +123,10 @@ class _Linear(torch.nn.Module):
         return self.lin(x)
 
 
-def test_resume_builds_a_custom_model_once_to_compare_its_parameters(parts, run_copy):
+def test_resume_builds_a_custom_model_once_to_compare_its_parameters(cora_parts, run_copy):
     before = _snapshot(run_copy)
     with pytest.raises(CheckpointError) as refused:
-        train(_Linear, parts, config=TrainConfig(epochs=3, cpus_per_worker=8),
+        train(_Linear, cora_parts, config=TrainConfig(epochs=3, cpus_per_worker=8),
               sampler=SamplerConfig(fanouts=(5, 5)), out_dir=run_copy, resume=True)
     message = str(refused.value)
     assert "checkpoint has model sage, this run asks for custom" in message
@@ -151,20 +137,20 @@ def test_resume_builds_a_custom_model_once_to_compare_its_parameters(parts, run_
 @pytest.mark.parametrize("overwrite", [False, True])
 @pytest.mark.parametrize(("name", "text"), [("metrics.jsonl", '{"epoch": 0, "mine": 1}\n'), ("run.json", "{}"),
                                             ("notes.txt", "a directory of the user's\n")])
-def test_a_directory_that_is_not_a_runs_is_refused(parts, tmp_path, capsys, name, text, overwrite):
+def test_a_directory_that_is_not_a_runs_is_refused(cora_parts, tmp_path, capsys, name, text, overwrite):
     out = tmp_path / "out"
     out.mkdir()
     (out / name).write_text(text)
     before = _snapshot(out)
-    assert main(_train_args(parts, out, *(["--overwrite"] if overwrite else []), *STOP)) == 2
+    assert main(_train_args(cora_parts, out, *(["--overwrite"] if overwrite else []), *STOP)) == 2
     err = capsys.readouterr().err
     assert f"{out} is not a gnndist run directory" in err and f"holds {out / name}" in err
     assert _snapshot(out) == before
 
 
-def test_resume_and_overwrite_together_are_refused(parts, tmp_path):
+def test_resume_and_overwrite_together_are_refused(cora_parts, tmp_path):
     with pytest.raises(RunDirError, match="pass one"):
-        train(None, parts, out_dir=tmp_path, resume=True, overwrite=True)
+        train(None, cora_parts, out_dir=tmp_path, resume=True, overwrite=True)
 
 
 _HOLDER = """
@@ -176,7 +162,7 @@ with rundir.hold(sys.argv[1]):
 """
 
 
-def test_a_run_directory_is_locked_and_a_dead_holders_lock_is_taken_over(parts, tmp_path, capsys):
+def test_a_run_directory_is_locked_and_a_dead_holders_lock_is_taken_over(cora_parts, tmp_path, capsys):
     out = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(out)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True)
@@ -191,7 +177,7 @@ def test_a_run_directory_is_locked_and_a_dead_holders_lock_is_taken_over(parts, 
         holder.wait()
     assert json.loads((out / "run.lock").read_text())["pid"] == holder.pid
 
-    assert main(_train_args(parts, out, "--epochs", "1", *STOP)) == 2
+    assert main(_train_args(cora_parts, out, "--epochs", "1", *STOP)) == 2
     captured = capsys.readouterr()
     assert f"taking over the lock left by pid {holder.pid}" in captured.out
     assert TOO_BIG in captured.err
