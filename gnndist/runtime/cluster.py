@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,9 +22,10 @@ def init_ray(*, address: str | None = None, num_cpus: int | None = None) -> None
     if ray.is_initialized():
         return
     if address is not None:
-        ray.init(address=address, log_to_driver=False)
+        with _keeping_sigterm_handler():
+            ray.init(address=address, log_to_driver=False)
         return
-    with _single_machine_ray():
+    with _single_machine_ray(), _keeping_sigterm_handler():
         # "local": a new instance even where `ray start` left its address in /tmp/ray (Ray would join that).
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
                  log_to_driver=False)
@@ -54,6 +57,30 @@ def _single_machine_ray() -> Iterator[None]:
         yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved
+
+
+@contextmanager
+def _keeping_sigterm_handler() -> Iterator[None]:
+    """Keep a SIGTERM handler the caller installed across ``ray.init``, which replaces it with
+    ``sys.exit(15)``: ``gnndist train`` stops its workers and servers on SIGTERM and exits 143, and
+    Ray's handler would skip that. A SIGTERM that arrives while ``ray.init`` runs ends it in Ray's
+    ``SystemExit(15)``, which is handed to the caller's handler instead. Without a handler of the
+    caller's, Ray's stays."""
+    in_main = threading.current_thread() is threading.main_thread()
+    caller = signal.getsignal(signal.SIGTERM) if in_main else None
+    if not callable(caller):  # none of the caller's (the default, or set outside Python)
+        yield
+        return
+    try:
+        yield
+    except SystemExit as e:
+        if e.code != signal.SIGTERM:
+            raise
+        ray.shutdown()  # whatever of the instance had started
+        caller(signal.SIGTERM, None)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, caller)
 
 
 def shutdown_ray() -> None:
