@@ -15,10 +15,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# Pinned: this version installs a CPU build from local disk; a looser pin pulls a CUDA build.
-	# --no-compile: byte-compiling every module of torch and Ray up front took longer than compiling
-	# the ones that are imported, on first import.
-	$(BIN)/pip install -q --no-compile torch==2.13.0
-	$(BIN)/pip install -q --no-compile -e '.[dev]'
+	# Byte-compiled at install (pip's default): where PYTHONDONTWRITEBYTECODE is set, as here, no
+	# process would cache its compiled imports, and every Ray worker would compile torch afresh.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 # GraphSAGE on the bundled Cora: 2 METIS parts, 2 data-parallel workers on a local Ray.
