@@ -50,3 +50,15 @@ def test_training_step_imports_without_ray():
            "from gnndist.train import evaluate, train; print(callable(evaluate), callable(train))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "True", "True"]
+
+
+def test_a_partition_server_starts_without_torch():
+    # One server process per part starts with every run and evaluation; torch's import was about
+    # 2 s of each. The package's Graph and MiniBatch still load on use.
+    import subprocess
+    import sys
+
+    code = "import sys, gnndist.runtime.partition_server; print('torch' in sys.modules); " \
+           "import gnndist, gnndist.sampling; print(gnndist.Graph.__name__, gnndist.sampling.MiniBatch.__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "Graph", "MiniBatch"]
