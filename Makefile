@@ -17,8 +17,7 @@ $(STAMP): pyproject.toml
 	# Pinned: this version installs a CPU build from local disk; a looser pin pulls a CUDA build.
 	# Byte-compiled at install (pip's default): where PYTHONDONTWRITEBYTECODE is set, as here, no
 	# process would cache its compiled imports, and every Ray worker would compile torch afresh.
-	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q torch==2.13.0 -e '.[dev]'
 	touch $(STAMP)
 
 # GraphSAGE on the bundled Cora: 2 METIS parts, 2 data-parallel workers on a local Ray.
