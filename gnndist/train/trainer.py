@@ -24,6 +24,7 @@ from gnndist.train import rundir
 from gnndist.train.checkpoint import CheckpointError, partition_sha
 from gnndist.train.loop import model_factory, train_worker
 from gnndist.train.metrics import Metric, with_accuracy
+from gnndist.train.process_group import LoopbackTorchConfig
 from gnndist.train.stopping import RunError, interruptible, resume_hint
 
 # Errors a worker raises for the user to act on (a lost partition server, a part that fails its
@@ -121,6 +122,8 @@ def _launch_and_fit(root: str, num_parts: int, out: Path, on_epoch: Callable[[di
     try:
         trainer = TorchTrainer(
             train_worker,
+            # The rendezvous on loopback when the run is on this machine alone (process_group.py).
+            torch_config=LoopbackTorchConfig(),
             train_loop_config={"root": root, "servers": servers, "server_nodes": servers.nodes, "sampler": sampler,
                                "train": config, "out_dir": str(out), "partition_sha": partition_sha(root),
                                **train_loop_config},

@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 import torch
+from listening import is_loopback, listening
 
 from gnndist.api import partition
 from gnndist.cli import main
@@ -56,6 +57,15 @@ def _stop(process: subprocess.Popen, signum: int) -> tuple[int, str, list[psutil
     return process.returncode, err, started
 
 
+def _assert_only_loopback_listens(process: subprocess.Popen) -> None:
+    """Mid-training, every socket the run listens on (Ray's, the partition servers', Ray Train's
+    workers', torch's rendezvous store on rank 0 and gloo's) is on loopback."""
+    found = listening({process.pid} | {p.pid for p in psutil.Process(process.pid).children(recursive=True)})
+    assert any("RayTrainWorker" in name for _, name, *_ in found), found
+    exposed = [s for s in found if not is_loopback(s[2])]
+    assert not exposed, f"listening beyond loopback (pid, process, ip, port): {exposed}"
+
+
 def _assert_gone(processes: list[psutil.Process]) -> None:
     deadline = time.monotonic() + STOP_S
     alive = processes
@@ -80,6 +90,7 @@ def test_ctrl_c_stops_the_run_and_says_how_to_resume_it(tmp_path):
                "--overwrite"]
     run = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(run, lambda: len(_epochs(out)) >= 2, "two epochs")
+    _assert_only_loopback_listens(run)
     code, err, started = _stop(run, signal.SIGINT)
     assert code == 130, err
     assert "stopped by SIGINT" in err and "Traceback" not in err
