@@ -82,7 +82,8 @@ _TRAIN_FLAGS = {
     "lr": (TrainConfig, "lr"), "dropout": (TrainConfig, "dropout"), "weight_decay": (TrainConfig, "weight_decay"),
     "eval_every": (TrainConfig, "eval_every"), "seed": (TrainConfig, "seed"),
     "checkpoint_every": (TrainConfig, "checkpoint_every"), "cpus_per_worker": (TrainConfig, "cpus_per_worker"),
-    "gpus_per_worker": (TrainConfig, "gpus_per_worker"),
+    "gpus_per_worker": (TrainConfig, "gpus_per_worker"), "workers": (TrainConfig, "workers"),
+    "worker_weights": (TrainConfig, "worker_weights"),
     "fanouts": (SamplerConfig, "fanouts"), "batch_size": (SamplerConfig, "batch_size"),
     "cache_fraction": (SamplerConfig, "cache_fraction"), "cache_lookahead": (SamplerConfig, "cache_lookahead"),
     "prefetch": (SamplerConfig, "prefetch"),
@@ -99,13 +100,18 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _add_train(sub) -> None:
-    p = sub.add_parser("train", help="train a GNN with one data-parallel worker per part",
+    p = sub.add_parser("train", help="train a GNN with data-parallel workers, each holding a shard of parts",
                        description="With no arguments: GraphSAGE on the bundled Cora, 2 parts, 2 workers.")
     p.add_argument("--config", help="job file (.yaml/.yml/.toml) with [source] [partition] [sampler] [train]")
     p.add_argument("--partitions", help="an existing partition directory (else --dataset is partitioned)")
     p.add_argument("--dataset", help="dataset to partition when --partitions is not given (default cora)")
     p.add_argument("--num-classes", type=int, help=_NUM_CLASSES_HELP)
-    p.add_argument("--parts", type=int, help="parts = workers when partitioning here (default 2)")
+    p.add_argument("--parts", type=int, help="parts when partitioning here (default 2)")
+    p.add_argument("--workers", type=int,
+                   help="data-parallel workers, each training a shard of parts (default: one per part, as many "
+                        "as the cluster has room for); the result does not depend on it")
+    p.add_argument("--worker-weights", type=_floats,
+                   help="each worker's capacity, e.g. 1,3: shards get training seeds in proportion")
     p.add_argument("--method", choices=PARTITION_METHODS, help="partitioner when partitioning here")
     p.add_argument("--model", choices=MODELS, help="built-in model (default sage)")
     p.add_argument("--hidden", type=int, help="hidden channels (default 64)")
@@ -122,7 +128,7 @@ def _add_train(sub) -> None:
     p.add_argument("--gpus-per-worker", type=float,
                    help="GPUs each worker reserves (default 0: CPU and gloo; more: the GPU and NCCL)")
     p.add_argument("--fanouts", type=_ints, help="neighbours per hop (default 10,10; also sets the layer count)")
-    p.add_argument("--batch-size", type=int, help="seeds per batch per worker (default 32; large graphs: 512-1024)")
+    p.add_argument("--batch-size", type=int, help="seeds per step over all parts (default 32; large graphs: 512-1024)")
     p.add_argument("--cache-fraction", type=float,
                    help="remote-feature cache size as a fraction of the part's sampling halo "
                         "(remote nodes within len(fanouts) hops of its training seeds)")

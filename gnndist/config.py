@@ -135,7 +135,9 @@ class SamplerConfig:
     straight from their partition files (memory-mapped, so the node's processes share one copy
     through the page cache) instead of calling those servers: the same batches, without the
     calls' serialization, copies and server time. Parts on other nodes still go to their servers.
-    ``batch_size``: seeds per mini-batch, per worker. The default suits the bundled small graphs:
+    ``batch_size``: seeds per training step over all parts (the global batch; each part gives a
+    step a share in proportion to its training seeds, see ``gnndist.train.schedule``), and seeds
+    per batch when a loader iterates one part's seeds (evaluation). The default suits the bundled small graphs:
     with Cora's 140 training nodes a batch of 1024 makes each epoch one full-batch step, and
     GraphSAGE then overfits to a test accuracy of 0.778 to 0.795 by seed, where 32 gives 0.799
     to 0.803. Large graphs train faster per epoch with the 512 to 1024 that DistDGL's and PyG's
@@ -182,7 +184,12 @@ class SamplerConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """Synchronized data-parallel training, one worker per part.
+    """Synchronized data-parallel training: each worker trains a shard of parts.
+
+    ``workers``: how many workers (default: one per part, as many as the cluster has room for);
+    between 1 and the number of parts. ``worker_weights``: each worker's capacity (e.g. its GPU's
+    speed), one positive number per worker: shards are then balanced so that each worker's share
+    of the training seeds is closest to its share of the capacity (default: equal).
 
     ``model``: a built-in (``sage``, ``gcn``, ``gat``, ``gin``) used when no model factory is
     given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs;
@@ -211,8 +218,19 @@ class TrainConfig:
     cpus_per_worker: float = 1.0
     gpus_per_worker: float = 0.0
     verify_partitions: bool = True
+    workers: int | None = None
+    worker_weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.worker_weights is not None:
+            object.__setattr__(self, "worker_weights", tuple(float(w) for w in self.worker_weights))
+            if not all(w > 0 for w in self.worker_weights):
+                raise ConfigError(f"train.worker_weights must be positive numbers, got {list(self.worker_weights)}")
+            if self.workers is not None and len(self.worker_weights) != self.workers:
+                raise ConfigError(f"train.worker_weights has {len(self.worker_weights)} numbers for "
+                                  f"{self.workers} workers: give one per worker")
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"train.workers must be positive, got {self.workers}")
         if self.model not in MODELS:
             raise ConfigError(f"train.model {self.model!r} is unknown: choose one of {MODELS}")
         for name in ("hidden", "epochs", "eval_every", "checkpoint_every"):

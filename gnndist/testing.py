@@ -1,10 +1,13 @@
-"""Tiny seeded graphs for gnndist's tests and for users' own tests of their pipelines."""
+"""Tiny seeded graphs and a parameter-saving hook, for gnndist's tests and users' own tests of their pipelines."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 
 from gnndist.graph import Graph
+from gnndist.train.hooks import Hooks
 
 
 def random_graph(num_nodes: int, num_edges: int, *, seed: int = 0, feature_dim: int = 3, num_classes: int = 3,
@@ -24,3 +27,26 @@ def random_graph(num_nodes: int, num_edges: int, *, seed: int = 0, feature_dim: 
                             y=rng.integers(0, num_classes, num_nodes), num_classes=num_classes,
                             train_mask=masks[0], val_mask=masks[1], test_mask=masks[2], name=name,
                             origin=f"<{name}>")
+
+
+class SaveParameters(Hooks):
+    """A hook for tests of training runs: after the last epoch each worker saves its parameters to
+    ``{folder}/params-rank{rank:05d}.pt`` (CPU tensors, ``torch.load(weights_only=True)``), so a
+    test can check that every worker ends with the same ones, or compare runs."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = str(folder)
+
+    def after_training(self, worker) -> None:
+        import torch
+
+        path = Path(self.folder) / f"params-rank{worker.rank:05d}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save({k: v.detach().cpu().clone() for k, v in worker.model.state_dict().items()}, path)
+
+
+def saved_parameters(folder: str | Path, rank: int = 0) -> dict:
+    """What :class:`SaveParameters` saved for ``rank``."""
+    import torch
+
+    return torch.load(Path(folder) / f"params-rank{rank:05d}.pt", weights_only=True)

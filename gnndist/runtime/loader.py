@@ -25,6 +25,7 @@ import ray
 import torch
 from ray.exceptions import GetTimeoutError, RayActorError
 
+from gnndist import streams
 from gnndist.config import SamplerConfig
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.csc import merge_segments
@@ -84,7 +85,9 @@ class PartView:
         self.traffic = _Traffic()
         self.cache_fill_bytes = 0
         self.cache_halo_nodes = 0  # the size cache_fraction refers to (see SamplerConfig)
-        self.same_node: dict[int, PartArrays] = {}  # other parts read from their files (same_node_reads)
+        # Other parts read from their arrays in this process, never through their servers: the
+        # worker's other parts, and with same_node_reads every part whose server shares this node.
+        self.same_node: dict[int, PartArrays] = {}
         # Shared-memory reply buffers for the servers on this node that are called (see runtime/shm.py);
         # shared with siblings, each buffer locked for a whole call (see sibling).
         self.replies: dict[int, ReplyBuffer] = {}
@@ -95,17 +98,23 @@ class PartView:
 
     @classmethod
     def open(cls, root: str, part: int, servers: ServerGroup, config: SamplerConfig, *,
-             verify: bool = False) -> PartView:
-        """Load ``part`` of the partition at ``root`` and fill the remote-feature cache."""
+             verify: bool = False, held: dict[int, PartArrays] | None = None) -> PartView:
+        """Load ``part`` of the partition at ``root`` and fill the remote-feature cache.
+
+        ``held``: the other parts this process holds already (a worker's shard), by id: read
+        straight from their arrays, never through their servers, and left out of the cache."""
         manifest = read_manifest(root)
         book = PartitionBook(manifest["offsets"])
-        view = cls(part, load_part(root, part, manifest=manifest, verify=verify), book, servers, config.timeout_s)
+        held = {q: arrays for q, arrays in (held or {}).items() if q != part}
+        arrays = load_part(root, part, manifest=manifest, verify=verify)
+        view = cls(part, arrays, book, servers, config.timeout_s)
         here = ray.get_runtime_context().get_node_id()
-        beside = [q for q, node in enumerate(servers.nodes) if q != part and node == here]
+        beside = [q for q, node in enumerate(servers.nodes) if q != part and q not in held and node == here]
         if config.same_node_reads:
-            view.same_node = {q: load_part(root, q, manifest=manifest, verify=verify, mmap_all=True) for q in beside}
+            held |= {q: load_part(root, q, manifest=manifest, verify=verify, mmap_all=True) for q in beside}
         elif shm_available():
             view.replies = {q: ReplyBuffer() for q in beside}
+        view.same_node = held
         if config.cache_mb is None and config.cache_fraction is None:
             return view
         lo, hi = book.part_range(part)
@@ -167,8 +176,7 @@ class PartView:
         passes over them, each pass a fresh shuffle; at least one batch."""
         seeds, b = self.seeds("train"), config.batch_size
         count = max(1, math.ceil(config.cache_warmup_epochs * math.ceil(seeds.size / b)))
-        # A stream of its own: epochs shuffle with [seed, epoch] and draw kernel seeds from [seed, epoch, 1].
-        rng = np.random.default_rng([config.seed, 0, 2])
+        rng = streams.rng(config.seed, streams.WARMUP, self.part)
         batches = []
         while seeds.size and len(batches) < count:
             order = rng.permutation(seeds)
@@ -334,10 +342,33 @@ class PartView:
         return lo + np.flatnonzero(self.arrays.split == SPLITS[split]).astype(np.int64)
 
 
+#: Ends a prefetched stream (a stream may yield ``None``: a step with no seeds of a part).
+_END = object()
+
+
+def prefetched(stream: Iterator, depth: int) -> Iterator:
+    """``stream``'s items, each built ``depth`` items ahead in a background thread (the sampling
+    kernel releases the GIL and Ray waits do too), so the next ones are ready while the model
+    trains on this one. ``depth`` 0: built on demand, in the caller's thread."""
+    if depth == 0:
+        yield from stream
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnndist-prefetch") as pool:
+        ahead = deque(pool.submit(next, stream, _END) for _ in range(depth))
+        while True:
+            ahead.append(pool.submit(next, stream, _END))
+            if (item := ahead.popleft().result()) is _END:
+                return
+            yield item
+
+
 class DistributedNeighborLoader:
     """Mini-batches of one part's seeds: shuffled per epoch, prefetched ``config.prefetch`` ahead.
 
     ``len()`` is known up front (``ceil`` or, with ``drop_last``, ``floor`` of seeds / batch size).
+    The order of an epoch's seeds and the kernel seeds of its batches are streams of
+    ``(config.seed, part, epoch)`` (:mod:`gnndist.streams`): a part's batches do not depend on
+    which process builds them or on what was built before.
     """
 
     def __init__(self, view: PartView, seeds: np.ndarray, config: SamplerConfig) -> None:
@@ -363,15 +394,13 @@ class DistributedNeighborLoader:
         return n // b if self.config.drop_last else math.ceil(n / b)
 
     def set_epoch(self, epoch: int) -> None:
-        """Shuffle order and sampling seeds of the next iteration depend on ``(config.seed, epoch)``."""
+        """Shuffle order and sampling seeds of the next iteration depend on ``(config.seed, part, epoch)``."""
         self.epoch = epoch
 
-    def _batches(self, epoch: int) -> list[np.ndarray]:
-        order = self.seeds
-        if self.config.shuffle:
-            order = np.random.default_rng([self.config.seed, epoch]).permutation(self.seeds)
-        b = self.config.batch_size
-        return [order[i * b:(i + 1) * b] for i in range(len(self))]
+    def _order(self, epoch: int) -> np.ndarray:
+        if not self.config.shuffle:
+            return self.seeds
+        return streams.rng(self.config.seed, streams.SHUFFLE, self.view.part, epoch).permutation(self.seeds)
 
     def _sample(self, seeds: np.ndarray, seed: int) -> SampledSubgraph:
         start = time.perf_counter()
@@ -389,41 +418,35 @@ class DistributedNeighborLoader:
                          num_sampled_nodes=sub.num_sampled_nodes, num_sampled_edges=sub.num_sampled_edges)
 
     def __iter__(self) -> Iterator[MiniBatch]:
-        return self.passes([(self.epoch, len(self))])
+        b, n = self.config.batch_size, len(self)
+        return prefetched(self.stream([(self.epoch, np.minimum(np.arange(n + 1) * b, self.seeds.size))]),
+                          self.config.prefetch)
 
-    def passes(self, plan: Iterable[tuple[int, int]]) -> Iterator[MiniBatch]:
-        """The first ``count`` batches of the pass over the seeds of each ``(epoch, count)`` in
-        ``plan``, one pass after another. Prefetching runs on across passes, so a new epoch's
-        first batches are built while the last ones of the previous epoch train (and while it
-        is evaluated) instead of being waited for."""
-        def built() -> Iterator[MiniBatch]:
-            # A lookahead cache needs to know the next batches' nodes when it fetches one: those
-            # are sampled `prefetch` batches ahead of the fetching.
-            window = self.config.prefetch if isinstance(self.view.cache, LookaheadCache) else 0
-            sampled: deque[SampledSubgraph] = deque()
-            for epoch, count in plan:
-                batches = self._batches(epoch)
-                seeds = np.random.default_rng([self.config.seed, epoch, 1]).integers(0, 2**62, len(batches))
-                for i in range(min(count, len(batches))):
-                    sampled.append(self._sample(batches[i], int(seeds[i])))
-                    if len(sampled) > window:
-                        yield self._assemble(sampled.popleft(), [s.n_id for s in sampled])
-            while sampled:
-                yield self._assemble(sampled.popleft(), [s.n_id for s in sampled])
+    def stream(self, plan: Iterable[tuple[int, np.ndarray]]) -> Iterator[MiniBatch | None]:
+        """For each ``(epoch, cuts)`` of ``plan``, one item per step: the batch of positions
+        ``cuts[s]:cuts[s + 1]`` of that epoch's order of the seeds, or ``None`` where that is
+        empty. Built on demand (:func:`prefetched` runs it ahead); the steps of the epochs run on
+        in one stream, so that prefetching builds an epoch's first batches while the last ones of
+        the epoch before train and while it is evaluated."""
+        # A lookahead cache needs to know the next batches' nodes when it fetches one: those are
+        # sampled `prefetch` batches ahead of the fetching.
+        window = self.config.prefetch if isinstance(self.view.cache, LookaheadCache) else 0
+        sampled: deque[SampledSubgraph | None] = deque()
 
-        stream = built()
-        if self.config.prefetch == 0:
-            yield from stream
-            return
-        # Batches are built in a background thread (the sampling kernel releases the GIL and
-        # Ray waits do too), so the next ones are ready while the model trains on this one.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnndist-prefetch") as pool:
-            ahead = deque(pool.submit(next, stream, None) for _ in range(self.config.prefetch))
-            while True:
-                ahead.append(pool.submit(next, stream, None))
-                if (batch := ahead.popleft().result()) is None:
-                    return
-                yield batch
+        def ready() -> MiniBatch | None:
+            sub = sampled.popleft()
+            return None if sub is None else self._assemble(sub, [s.n_id for s in sampled if s is not None])
+
+        for epoch, cuts in plan:
+            order = self._order(epoch)
+            seeds = streams.rng(self.config.seed, streams.SAMPLE, self.view.part, epoch).integers(
+                0, 2**62, len(cuts) - 1)
+            for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+                sampled.append(self._sample(order[a:b], int(seeds[i])) if b > a else None)
+                if len(sampled) > window:
+                    yield ready()
+        while sampled:
+            yield ready()
 
     def stats(self) -> dict:
         """Remote traffic so far and the cache's counters."""

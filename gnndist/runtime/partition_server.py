@@ -141,7 +141,7 @@ VERIFY_BYTES_PER_S = 20e6
 
 
 def launch_servers(root: str | Path, *, verify: bool = True, timeout_s: float = 120.0,
-                   num_cpus: float = 0.0) -> ServerGroup:
+                   num_cpus: float = 0.0, groups: list[int] | None = None) -> ServerGroup:
     """Start one :class:`PartitionServer` per part and wait until each has loaded its part.
 
     ``verify``: each server checks its files' sizes and sha256 against ``partition.json`` before
@@ -149,7 +149,9 @@ def launch_servers(root: str | Path, *, verify: bool = True, timeout_s: float = 
     file at ``VERIFY_BYTES_PER_S`` on top of ``timeout_s``. ``num_cpus``: CPUs each server
     reserves from Ray (0: servers share the node's CPUs with the trainers instead of holding some
     idle). On a cluster the servers spread over the nodes, so that each trainer can sit beside its
-    own part's server. Raises the first server's :class:`PartitionFormatError` as it was raised
+    own parts' servers: ``groups`` (default: each part its own) gives each part a group, the
+    servers of one group share a node, and groups go round-robin over the nodes. Raises the first
+    server's :class:`PartitionFormatError` as it was raised
     (its message names the file), and ``TimeoutError`` naming any server that did not load in time.
     """
     root = str(Path(root).resolve())
@@ -160,8 +162,9 @@ def launch_servers(root: str | Path, *, verify: bool = True, timeout_s: float = 
     # a soft affinity falls back to the head node while the others' worker pools start. A node
     # that dies before its server starts ends in the start timeout below, naming the server.
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0)
+    groups = list(range(manifest["num_parts"])) if groups is None else groups
     for part in range(manifest["num_parts"]):
-        where = NodeAffinitySchedulingStrategy(nodes[part % len(nodes)], soft=False) if nodes else "DEFAULT"
+        where = NodeAffinitySchedulingStrategy(nodes[groups[part] % len(nodes)], soft=False) if nodes else "DEFAULT"
         # WORKER_ENV: every reply allocates its arrays afresh, and reuses the memory of the last.
         group.handles.append(actor.options(name=group.name(part), num_cpus=num_cpus, scheduling_strategy=where,
                                            runtime_env={"env_vars": WORKER_ENV})

@@ -1,12 +1,15 @@
-"""Checkpoints: every worker saves its own state (its RNG differs), rank 0 marks the set complete.
+"""Checkpoints: the run's state once, independent of worker ranks and counts.
 
-Files are named by part, not by worker rank: on a cluster the rank that trains a part depends on
-where Ray placed the workers, and a resumed run must give each part back its own state.
+Every worker holds the same parameters and optimizer state, and every random stream of the run
+(a part's shuffles, kernel seeds, dropout masks) is a function of the run's seeds, the part, the
+epoch and the step (:mod:`gnndist.streams`). So a checkpoint is the model, the optimizer and the
+epoch, written once by rank 0; a run resumed from it with any number of workers, holding the
+parts in any way, takes the steps an uninterrupted run takes.
 
 Layout under the run directory::
 
-    checkpoints/epoch-00004/part-00000.pt   model, optimizer, epoch, torch RNG, partition sha
-    checkpoints/latest.json                 {"epoch": 4}: written only once every rank has saved
+    checkpoints/epoch-00004/state.pt   model, optimizer, epoch, partition sha, the shards that trained
+    checkpoints/latest.json            {"epoch": 4}: written once state.pt is in place
 
 Loaded with ``torch.load(weights_only=True)``: a checkpoint can hold tensors and plain values
 only, never code.
@@ -33,27 +36,25 @@ def partition_sha(root: str | Path) -> str:
     return hashlib.sha256((Path(root) / MANIFEST).read_bytes()).hexdigest()
 
 
-def part_file(out_dir: Path, epoch: int, part: int) -> Path:
-    return out_dir / "checkpoints" / f"epoch-{epoch:05d}" / f"part-{part:05d}.pt"
+def state_file(out_dir: Path, epoch: int) -> Path:
+    return out_dir / "checkpoints" / f"epoch-{epoch:05d}" / "state.pt"
 
 
-def save_part(out_dir: Path, epoch: int, part: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-              partition_sha: str, device: torch.device) -> None:
-    """Write the state of the worker of ``part`` after ``epoch`` (atomically: temporary file, then
-    rename). A worker on a GPU also saves that GPU's RNG state, which its dropout draws from."""
-    path = part_file(out_dir, epoch, part)
+def save(out_dir: Path, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, partition_sha: str,
+         shards: list[list[int]]) -> None:
+    """Write the run's state after ``epoch`` (atomically: temporary file, then rename), and mark it
+    the latest complete checkpoint. ``shards``: the parts each worker held, for the record."""
+    path = state_file(out_dir, epoch)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-             "torch_rng": torch.get_rng_state(), "partition_sha": partition_sha}
-    if device.type == "cuda":
-        state["cuda_rng"] = torch.cuda.get_rng_state(device)
-    torch.save(state, tmp)
+    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                "partition_sha": partition_sha, "shards": shards}, tmp)
     os.replace(tmp, path)
+    mark_complete(out_dir, epoch)
 
 
 def mark_complete(out_dir: Path, epoch: int) -> None:
-    """Record ``epoch`` as the latest complete checkpoint (call after every rank has saved)."""
+    """Record ``epoch`` as the latest complete checkpoint."""
     tmp = out_dir / "checkpoints" / "latest.json.tmp"
     tmp.write_text(json.dumps({"epoch": epoch}))
     os.replace(tmp, out_dir / "checkpoints" / "latest.json")
@@ -65,13 +66,12 @@ def latest_epoch(out_dir: Path) -> int | None:
     return json.loads(path.read_text())["epoch"] if path.is_file() else None
 
 
-def load_part(out_dir: Path, epoch: int, part: int, partition_sha: str | None) -> dict:
-    """The state of the worker of ``part`` saved after ``epoch``; refuses a checkpoint of another
-    partition (``partition_sha=None``: any partition)."""
-    path = part_file(out_dir, epoch, part)
+def load(out_dir: Path, epoch: int, partition_sha: str | None) -> dict:
+    """The state saved after ``epoch``; refuses a checkpoint of another partition
+    (``partition_sha=None``: any partition)."""
+    path = state_file(out_dir, epoch)
     if not path.is_file():
-        raise CheckpointError(f"{path}: missing; the checkpoint of epoch {epoch} is incomplete "
-                              "(was the number of parts changed?)")
+        raise CheckpointError(f"{path}: missing; the checkpoint of epoch {epoch} is incomplete")
     # On CPU whatever device saved it: evaluation runs on CPU, and a resumed worker's
     # load_state_dict copies the tensors to its own device.
     state = torch.load(path, weights_only=True, map_location="cpu")
@@ -79,13 +79,6 @@ def load_part(out_dir: Path, epoch: int, part: int, partition_sha: str | None) -
         raise CheckpointError(f"{path}: saved for another partition directory; resume with the partitions "
                               "the run started with, or start a new run directory")
     return state
-
-
-def missing_parts(out_dir: Path, epoch: int, num_parts: int) -> list[str]:
-    """What is missing of the checkpoint of ``epoch`` for ``num_parts`` parts (empty: nothing)."""
-    missing = [part_file(out_dir, epoch, p) for p in range(num_parts) if not part_file(out_dir, epoch, p).is_file()]
-    return [f"{missing[0]} is missing ({len(missing)} of {num_parts} parts' files are): the checkpoint of epoch "
-            f"{epoch} is incomplete"] if missing else []
 
 
 def state_differences(saved: dict[str, torch.Tensor], model: dict[str, torch.Tensor], most: int = 4) -> list[str]:

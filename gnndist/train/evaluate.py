@@ -34,8 +34,8 @@ def _run_and_epoch(path: Path) -> tuple[Path, int]:
         except ValueError:
             raise CheckpointError(f"{path}: not a checkpoint directory (expected checkpoints/epoch-NNNNN)") from None
         latest = checkpoint.latest_epoch(run)
-        # Complete once marked: the marker only moves forward after every part has saved.
-        if latest is None or epoch > latest or not checkpoint.part_file(run, epoch, 0).is_file():
+        # Complete once marked: the marker only moves forward once a checkpoint is in place.
+        if latest is None or epoch > latest or not checkpoint.state_file(run, epoch).is_file():
             raise CheckpointError(f"{path}: no complete checkpoint here")
         return run, epoch
     if not (path / RUN_FILE).is_file():
@@ -83,7 +83,7 @@ def evaluate(model: Callable[[], torch.nn.Module] | None, checkpoint_path: str |
         graph = manifest["graph"]
         model = model_factory(from_dict(TrainConfig, info["train"]), graph["feature_dim"], graph["num_classes"],
                               len(sampler.fanouts))
-    state = checkpoint.load_part(run, epoch, 0, partition_sha(root))["model"]  # every part holds the same
+    state = checkpoint.load(run, epoch, partition_sha(root))["model"]
     metrics = with_accuracy(metrics)
     init_ray(address=address)
     servers = launch_servers(root, verify=verify_partitions, timeout_s=sampler.timeout_s)

@@ -1,12 +1,19 @@
-"""What each Ray Train worker runs: one worker per part, torch DDP over gloo (CPU workers).
+"""What each Ray Train worker runs: a shard of the partition's parts, data parallel with the others.
 
-Every worker takes the same number of steps per epoch, agreed up front from an all-gather of
-the parts' training seed counts: a part that runs out of batches starts a fresh pass over its
-seeds, and a part with no training seeds still joins every all-reduce with a zero-gradient step,
-so no worker ever waits alone in a collective. Each worker's batch loss is weighted by its share
-of the step's seeds, so within a step every seed counts the same, as in one process's batch. Over
-an epoch that holds only while no part runs out of seeds: a short part re-runs some of its seeds
-within the epoch, and those count more.
+A partition has K parts and the run W <= K workers; each worker holds a shard of parts
+(:func:`gnndist.train.schedule.assign_shards`) and, at every step, trains on one batch of each of
+them: a forward and backward pass per part, its mean loss weighted by its share of the step's
+seeds (:class:`~gnndist.train.schedule.Schedule`), the gradients accumulating in place. Then one
+all-reduce sums the workers' gradients, and every worker takes the same optimizer step. So the
+step's gradient is the mean loss's over all K parts' batches whatever W is, each part's batches
+and dropout masks are streams of (seed, part, epoch, step), and the trajectory depends on the
+partition and the seeds only: W changes where the sums are taken (their float rounding), nothing
+else. Every worker takes the same steps (the schedule is known to all), so none waits alone in a
+collective, and a worker whose parts have no seeds in a step still joins its all-reduce.
+
+The gradients are all-reduced here rather than by DDP's reducer: a worker makes several backward
+passes per step, and may make none (no seeds of its parts in a step), while DDP reduces only after
+a backward through a forward of its own, so the others would wait for it forever.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,48 +30,161 @@ import ray.train.torch
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
 
+from gnndist import streams
 from gnndist.config import SamplerConfig, TrainConfig
-from gnndist.runtime.loader import DistributedNeighborLoader, PartView
+from gnndist.partition.format import load_part, read_manifest
+from gnndist.runtime.loader import DistributedNeighborLoader, PartView, prefetched
+from gnndist.sampling.batch import MiniBatch
 from gnndist.train import checkpoint
 from gnndist.train.metrics import Metric
-from gnndist.train.step import all_reduce_sum, forward, loss_weights, timed_allreduce, trims_layers
+from gnndist.train.hooks import Hooks
+from gnndist.train.schedule import Schedule
+from gnndist.train.step import all_reduce_sum, forward, trims_layers
 
 PHASES = ("sample", "fetch", "wait", "forward_backward", "allreduce")
 
 
-def assign_parts(worker_nodes: list[str], server_nodes: list[str]) -> list[int]:
-    """The part each worker (by rank) trains: where it can, the part whose server shares its node.
+def place_shards(worker_nodes: list[str], shard_nodes: list[str]) -> list[int]:
+    """The shard each worker (by rank) trains: where it can, a shard whose servers share its node.
 
-    Parts go in order to the lowest-ranked free worker on their server's node, the rest to the
-    lowest-ranked free workers anywhere; on one node this is part = rank.
+    Shards go in order to the lowest-ranked free worker on their servers' node, the rest to the
+    lowest-ranked free workers anywhere; on one node this is shard = rank.
     """
     free = list(range(len(worker_nodes)))
-    part_of = [-1] * len(worker_nodes)
+    shard_of = [-1] * len(worker_nodes)
     unplaced = []
-    for part, node in enumerate(server_nodes):
+    for shard, node in enumerate(shard_nodes):
         local = [r for r in free if worker_nodes[r] == node]
         if local:
-            part_of[local[0]] = part
+            shard_of[local[0]] = shard
             free.remove(local[0])
         else:
-            unplaced.append(part)
-    for part, rank in zip(unplaced, free, strict=True):
-        part_of[rank] = part
-    return part_of
+            unplaced.append(shard)
+    for shard, rank in zip(unplaced, free, strict=True):
+        shard_of[rank] = shard
+    return shard_of
 
 
-def _plan(batches_per_pass: int, epochs: range, steps: int) -> Iterator[tuple[int, int]]:
-    """``(pass, batches)`` for the loader: ``steps`` batches per epoch, from as many passes over
-    the part's seeds as that takes (a short part starts its next pass, with new seeds)."""
-    for epoch in epochs:
-        left, rerun = steps, 0
-        while left:
-            take = min(left, batches_per_pass)
-            yield epoch * 1000 + rerun, take
-            left -= take
-            rerun += 1
+@dataclass
+class Worker:
+    """One worker's state for a run: its shard, its loaders and the model."""
+
+    rank: int
+    world: int
+    parts: list[int]
+    shards: list[list[int]]
+    views: list[PartView]
+    loaders: list[DistributedNeighborLoader]
+    schedule: Schedule
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    config: TrainConfig
+    sampler: SamplerConfig
+    loss_fn: Callable
+    metrics: dict[str, Metric]
+    hooks: list[Hooks]
+    trim: bool
+    epoch: int = 0
+    step: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+
+    def call(self, hook: str, *args) -> None:
+        for h in self.hooks:
+            getattr(h, hook)(self, *args)
+
+
+def _open_shard(root: str, parts: list[int], servers, sampler: SamplerConfig) -> list[PartView]:
+    """Views of ``parts``, each reading the others straight from this process's arrays."""
+    manifest = read_manifest(root)
+    held = {p: load_part(root, p, manifest=manifest) for p in parts}
+    return [PartView.open(root, p, servers, sampler, held=held) for p in parts]
+
+
+def _setup(cfg: dict) -> tuple[Worker, int]:
+    """The worker of this rank, and the epoch to start at."""
+    sampler: SamplerConfig = cfg["sampler"]
+    config: TrainConfig = cfg["train"]
+    # As many torch threads as whole CPUs reserved: the prefetch thread's sampling and fetching
+    # run beside them, and more threads than reserved cores would take them from other workers.
+    torch.set_num_threads(max(1, int(config.cpus_per_worker)))
+    rank, world = dist.get_rank(), dist.get_world_size()
+    nodes = [None] * world
+    dist.all_gather_object(nodes, ray.get_runtime_context().get_node_id())
+    shards: list[list[int]] = cfg["shards"]
+    shard_of = place_shards(nodes, [cfg["server_nodes"][shard[0]] for shard in shards])
+    parts = shards[shard_of[rank]]
+    out_dir = Path(cfg["out_dir"])
+    if rank == 0:
+        (out_dir / "placement.json").write_text(json.dumps(
+            [{"rank": r, "parts": shards[s], "worker_node": nodes[r],
+              "server_nodes": [cfg["server_nodes"][p] for p in shards[s]]} for r, s in enumerate(shard_of)],
+            indent=1))
+    views = _open_shard(cfg["root"], parts, cfg["servers"], sampler)
+    loaders = [DistributedNeighborLoader(view, view.seeds("train"), sampler) for view in views]
+    torch.manual_seed(config.seed)  # the same initial parameters everywhere
+    model = ray.train.torch.prepare_model(cfg["model_factory"](), parallel_strategy=None)  # on its device
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    start = 0
+    if cfg["resume_epoch"] is not None:
+        state = checkpoint.load(out_dir, cfg["resume_epoch"], cfg["partition_sha"])
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start = state["epoch"] + 1
+    worker = Worker(rank=rank, world=world, parts=parts, shards=shards, views=views, loaders=loaders,
+                    schedule=Schedule(tuple(cfg["train_counts"]), sampler.batch_size, sampler.drop_last),
+                    model=model, optimizer=optimizer, device=ray.train.torch.get_device(), config=config,
+                    sampler=sampler, loss_fn=cfg["loss_fn"] or F.cross_entropy, metrics=cfg["metrics"],
+                    hooks=list(cfg["hooks"]), trim=trims_layers(model))
+    return worker, start
+
+
+def _batches(worker: Worker, epochs: range) -> Iterator[list[MiniBatch | None]]:
+    """Each step's batch of each part of the shard (``None``: no seeds of that part in the step),
+    for every epoch of ``epochs``: one stream, prefetched across epoch boundaries."""
+    per_part = [loader.stream([(epoch, worker.schedule.bounds(part)) for epoch in epochs])
+                for loader, part in zip(worker.loaders, worker.parts, strict=True)]
+    return prefetched(zip(*per_part, strict=True), worker.sampler.prefetch)
+
+
+def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
+    """One optimizer step on the shard's ``batches``; the sum of the seeds' losses and their number
+    (float64 [2], on the device: read once an epoch, so that steps do not wait for the device)."""
+    model, config = worker.model, worker.config
+    worker.optimizer.zero_grad(set_to_none=False)
+    total = torch.zeros(2, dtype=torch.float64, device=worker.device)
+    started = time.perf_counter()
+    for part, batch in zip(worker.parts, batches, strict=True):
+        if batch is None:
+            continue
+        batch = batch.to(worker.device)
+        # Each part's dropout masks are its own stream, wherever it is trained.
+        torch.manual_seed(streams.torch_seed(config.seed, streams.DROPOUT, part, worker.epoch, worker.step))
+        loss = worker.loss_fn(forward(model, batch, worker.trim), batch.y[:batch.batch_size])
+        total += torch.stack([loss.detach().double() * batch.batch_size,
+                              torch.tensor(float(batch.batch_size), dtype=torch.float64, device=worker.device)])
+        (loss * float(worker.schedule.weights(part)[worker.step])).backward()
+    worker.seconds["forward_backward"] += time.perf_counter() - started
+    worker.call("after_local_gradient")
+    if worker.world > 1:
+        started = time.perf_counter()
+        _all_reduce_gradients(model)
+        worker.seconds["allreduce"] += time.perf_counter() - started
+    worker.optimizer.step()
+    return total
+
+
+def _all_reduce_gradients(model: torch.nn.Module) -> None:
+    """Sum every parameter's gradient over the workers, in one flat all-reduce (waited for: its
+    time is the step's communication)."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in model.parameters()]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    offset = 0
+    for p, g in zip(model.parameters(), grads, strict=True):
+        p.grad = flat[offset:offset + g.numel()].view_as(g)
+        offset += g.numel()
 
 
 def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,
@@ -90,11 +211,12 @@ def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, 
     return sums
 
 
-def _evaluate(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,
-              metrics: dict[str, Metric], device: torch.device) -> dict[str, float]:
-    """``{split}_{name}`` of every metric over all parts: sums all-reduced, then the value."""
-    sums = metric_sums(model, view, sampler, split, metrics, device)
-    flat = all_reduce_sum(torch.cat([sums[name].flatten().to(device) for name in metrics]), device)
+def _evaluate(worker: Worker, split: str) -> dict[str, float]:
+    """``{split}_{name}`` of every metric over all parts: the shard's sums, all-reduced, then the value."""
+    metrics = worker.metrics
+    shard = [metric_sums(worker.model, view, worker.sampler, split, metrics, worker.device) for view in worker.views]
+    sums = {name: sum(s[name] for s in shard) for name in metrics}
+    flat = all_reduce_sum(torch.cat([sums[name].flatten().to(worker.device) for name in metrics]), worker.device)
     values, offset = {}, 0
     for name, metric in metrics.items():
         n = sums[name].numel()
@@ -103,118 +225,71 @@ def _evaluate(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, sp
     return values
 
 
-def _bytes_moved(view: PartView) -> torch.Tensor:
-    """This worker's bytes so far from other parts: through their servers, and read from their
-    files on this node (``SamplerConfig.same_node_reads``)."""
-    return torch.tensor([view.traffic.bytes, view.traffic.same_node_bytes], dtype=torch.int64)
+def _traffic(worker: Worker) -> np.ndarray:
+    """This worker's seconds building batches (sample, fetch) and bytes from other parts (through
+    their servers, and read from their arrays here) so far, over its shard."""
+    return np.array([[loader.seconds["sample"], loader.seconds["fetch"], view.traffic.bytes,
+                      view.traffic.same_node_bytes] for loader, view in zip(worker.loaders, worker.views,
+                                                                             strict=True)]).sum(axis=0)
 
 
-def _phase_means(seconds: dict[str, float], device: torch.device) -> dict[str, float]:
-    """Each phase's seconds averaged over the workers."""
-    t = all_reduce_sum(torch.tensor([seconds[p] for p in PHASES], dtype=torch.float64), device)
-    return {p: round(float(v) / dist.get_world_size(), 4) for p, v in zip(PHASES, t, strict=True)}
+def _train_epoch(worker: Worker, batches: Iterator[list[MiniBatch | None]]) -> dict:
+    """The epoch's steps, and its record: the loss, the run's totals and every worker's own figures."""
+    worker.seconds.update(dict.fromkeys(PHASES, 0.0))
+    before = _traffic(worker)
+    total = torch.zeros(2, dtype=torch.float64, device=worker.device)
+    started = time.perf_counter()
+    for step in range(worker.schedule.steps):
+        worker.step = step
+        worker.call("before_step")
+        waited = time.perf_counter()
+        shard_batches = next(batches)
+        worker.seconds["wait"] += time.perf_counter() - waited
+        total += _step(worker, shard_batches)
+        worker.call("after_step")
+    epoch_s = time.perf_counter() - started
+    sample_s, fetch_s, remote, same_node = _traffic(worker) - before
+    seeds = int(worker.schedule.sizes()[worker.parts].sum())
+    mine = {"rank": worker.rank, "parts": worker.parts, "seeds": seeds, "seeds_per_s": round(seeds / epoch_s, 1),
+            "step_s": round(epoch_s / worker.schedule.steps, 5),
+            **{f"{p}_s": round(worker.seconds[p], 4) for p in ("wait", "forward_backward", "allreduce")},
+            "sample_s": round(float(sample_s), 4), "fetch_s": round(float(fetch_s), 4),
+            "remote_bytes": int(remote), "same_node_bytes": int(same_node)}
+    workers = [None] * worker.world
+    dist.all_gather_object(workers, mine)
+    total = all_reduce_sum(total, worker.device)
+    return {"epoch": worker.epoch, "loss": float(total[0] / max(total[1], 1)), "steps": worker.schedule.steps,
+            "epoch_s": round(max(w["step_s"] for w in workers) * worker.schedule.steps, 4),
+            "phases": {p: round(sum(w[f"{p}_s"] for w in workers) / worker.world, 4) for p in PHASES},
+            "remote_bytes": sum(w["remote_bytes"] for w in workers),
+            "same_node_bytes": sum(w["same_node_bytes"] for w in workers), "workers": workers}
 
 
 def train_worker(cfg: dict) -> None:
-    """Ray Train entry point. ``cfg``: root, servers, server_nodes, sampler, train, model_factory,
-    loss_fn, metrics, out_dir, partition_sha, resume_epoch (the checkpoint to go on from, or None)."""
-    sampler: SamplerConfig = cfg["sampler"]
-    config: TrainConfig = cfg["train"]
-    # As many torch threads as whole CPUs reserved: the prefetch thread's sampling and fetching
-    # run beside them, and more threads than reserved cores would take them from other workers.
-    torch.set_num_threads(max(1, int(config.cpus_per_worker)))
-    loss_fn: Callable = cfg["loss_fn"] or F.cross_entropy
-    metrics: dict[str, Metric] = cfg["metrics"]
-    rank = ray.train.get_context().get_world_rank()
-    nodes = [None] * dist.get_world_size()
-    dist.all_gather_object(nodes, ray.get_runtime_context().get_node_id())
-    part_of = assign_parts(nodes, cfg["server_nodes"])
-    part = part_of[rank]
-    out_dir = Path(cfg["out_dir"])
-    if rank == 0:
-        (out_dir / "placement.json").write_text(json.dumps(
-            [{"rank": r, "part": p, "worker_node": nodes[r], "server_node": cfg["server_nodes"][p]}
-             for r, p in enumerate(part_of)], indent=1))
-    view = PartView.open(cfg["root"], part, cfg["servers"], sampler)
-    loader = DistributedNeighborLoader(view, view.seeds("train"), sampler)
-    torch.manual_seed(config.seed)  # the same initial parameters everywhere (DDP also broadcasts rank 0's)
-    model = ray.train.torch.prepare_model(cfg["model_factory"]())  # on the worker's GPU, if it has one
-    # Then a stream of its own for each part's dropout: with the one seed everywhere, every worker
-    # drew the same masks, the seeds of all the step's batches dropped alike, and the step's
-    # gradient averaged less noise away than one process's batch of the same seeds does.
-    torch.manual_seed(int(np.random.SeedSequence([config.seed, part]).generate_state(1, np.uint64)[0] >> 1))
-    device = ray.train.torch.get_device()
-    seconds = dict.fromkeys(PHASES, 0.0)
-    if isinstance(model, DistributedDataParallel):
-        model.register_comm_hook(seconds, timed_allreduce)
-    trim = trims_layers(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    counts = [0] * dist.get_world_size()
-    dist.all_gather_object(counts, int(loader.seeds.size))
-    weights = loss_weights(counts, sampler.batch_size, sampler.drop_last, rank)
-    steps = len(weights)
-    module = model.module if isinstance(model, DistributedDataParallel) else model
-    start = 0
-    if cfg["resume_epoch"] is not None:
-        state = checkpoint.load_part(out_dir, cfg["resume_epoch"], part, cfg["partition_sha"])
-        module.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        if "cuda_rng" in state:
-            torch.cuda.set_rng_state(state["cuda_rng"], device)
-        start = state["epoch"] + 1
-    log = out_dir / "metrics.jsonl"
-    # One stream of batches for the whole run, so that prefetching crosses epoch boundaries; a
-    # part with no training seeds gets none and steps with a zero loss instead.
-    batches = loader.passes(_plan(len(loader), range(start, config.epochs), steps)) if len(loader) else None
+    """Ray Train entry point. ``cfg``: root, servers, server_nodes, shards, train_counts, sampler,
+    train, model_factory, loss_fn, metrics, hooks, out_dir, partition_sha, resume_epoch (the
+    checkpoint to go on from, or None)."""
+    worker, start = _setup(cfg)
+    config, out_dir = worker.config, Path(cfg["out_dir"])
+    batches = _batches(worker, range(start, config.epochs))
     for epoch in range(start, config.epochs):
-        total = torch.zeros(2, dtype=torch.float64)
-        seconds.update(dict.fromkeys(PHASES, 0.0))
-        built, moved = dict(loader.seconds), _bytes_moved(view)
-        epoch_start = time.perf_counter()
-        for step in range(steps):
-            waited = time.perf_counter()
-            batch = next(batches).to(device) if batches is not None else None
-            stepped = time.perf_counter()
-            seconds["wait"] += stepped - waited
-            optimizer.zero_grad()
-            if batch is None:  # no seeds here: a zero loss still joins the gradient all-reduce
-                loss = sum(p.sum() for p in model.parameters()) * 0.0
-            else:
-                loss = loss_fn(forward(model, batch, trim), batch.y[:batch.batch_size])
-                total += torch.tensor([loss.item() * batch.batch_size, batch.batch_size])
-                loss = loss * weights[step]
-            reduced = seconds["allreduce"]
-            loss.backward()
-            optimizer.step()
-            seconds["forward_backward"] += time.perf_counter() - stepped - (seconds["allreduce"] - reduced)
-        epoch_s = time.perf_counter() - epoch_start
-        for phase in ("sample", "fetch"):
-            seconds[phase] = loader.seconds[phase] - built[phase]
-        total = all_reduce_sum(total, device)
-        moved = all_reduce_sum(_bytes_moved(view) - moved, device)
-        record = {"epoch": epoch, "loss": float(total[0] / max(total[1], 1)), "steps": steps,
-                  "epoch_s": round(epoch_s, 4), "phases": _phase_means(seconds, device),
-                  "remote_bytes": int(moved[0]), "same_node_bytes": int(moved[1])}
+        worker.epoch = epoch
+        worker.call("before_epoch")
+        record = _train_epoch(worker, batches)
         eval_start = time.perf_counter()
-        if (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs:
-            record.update(_evaluate(model, view, sampler, "val", metrics, device))
-        if epoch + 1 == config.epochs:
-            record.update(_evaluate(model, view, sampler, "test", metrics, device))
+        last = epoch + 1 == config.epochs
+        if (epoch + 1) % config.eval_every == 0 or last:
+            record.update(_evaluate(worker, "val"))
+        if last:
+            record.update(_evaluate(worker, "test"))
         record["eval_s"] = round(time.perf_counter() - eval_start, 4)
-        if (epoch + 1) % config.checkpoint_every == 0 or epoch + 1 == config.epochs:
-            checkpoint.save_part(out_dir, epoch, part, module, optimizer, cfg["partition_sha"], device)
-            dist.barrier()  # every worker has saved: only now is the checkpoint complete
-            if rank == 0:
-                checkpoint.mark_complete(out_dir, epoch)
-        if rank == 0:
-            with open(log, "a") as f:
+        if worker.rank == 0:
+            if (epoch + 1) % config.checkpoint_every == 0 or last:
+                checkpoint.save(out_dir, epoch, worker.model, worker.optimizer, cfg["partition_sha"], worker.shards)
+            with open(out_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
-    _save_parameters(module, out_dir / f"params-rank{rank:05d}.pt")
-
-
-def _save_parameters(module: torch.nn.Module, path: Path) -> None:
-    torch.save({k: v.detach().cpu().clone() for k, v in module.state_dict().items()}, path)
+        worker.call("after_epoch", record)
+    worker.call("after_training")
 
 
 def model_factory(config: TrainConfig, in_channels: int, out_channels: int, num_layers: int) -> Callable:

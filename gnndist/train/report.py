@@ -17,8 +17,23 @@ def epoch_line(record: dict, epochs: int) -> str:
     scores = "".join(f", {k} {v:.4f}" for k, v in record.items() if k.startswith(("val_", "test_")))
     phases = record["phases"]
     split = ", ".join(f"{p} {phases[p]:.2f}" for p in PHASES)
-    return (f"epoch {record['epoch'] + 1}/{epochs}: loss {record['loss']:.4f}{scores} | "
+    line = (f"epoch {record['epoch'] + 1}/{epochs}: loss {record['loss']:.4f}{scores} | "
             f"{record['epoch_s']:.2f} s ({split})")
+    workers = record.get("workers", [])
+    if len(workers) > 1:
+        slow, fast = min(workers, key=_rate), max(workers, key=_rate)
+        line += f" | slowest {_worker(slow)}, fastest {_worker(fast)}"
+    return line
+
+
+def _rate(worker: dict) -> float:
+    return worker["seeds_per_s"]
+
+
+def _worker(worker: dict) -> str:
+    parts = worker["parts"]
+    held = f"part {parts[0]}" if len(parts) == 1 else f"parts {parts[0]}-{parts[-1]}"
+    return f"rank {worker['rank']} ({held}) {worker['seeds_per_s']:.0f} seeds/s"
 
 
 def phase_table(history: list[dict]) -> Table:

@@ -7,8 +7,7 @@ What a run writes there, and nothing else::
                           model}; written only once the run is known to be valid
     metrics.jsonl         one line per epoch
     checkpoints/          see :mod:`gnndist.train.checkpoint`
-    params-rankNNNNN.pt   each rank's final parameters
-    placement.json        which rank trained which part where
+    placement.json        which rank trained which parts where
     tensorboard/, ray/    TensorBoard events, Ray Train's own storage
     parts/                the partition ``gnndist train`` wrote when not given ``--partitions``
 
@@ -71,6 +70,7 @@ FORMAT = "gnndist-run"
 _LEGACY_KEYS = {"partitions", "builtin_model", "train", "sampler"}  # run.json before "format"
 _OWN = {RUN_FILE, RUN_FILE + ".tmp", LOCK_FILE, METRICS_FILE, "checkpoints", "placement.json", "tensorboard",
         "ray", PARTS}
+# Each rank's final parameters, written by runs of gnndist before shards (still a run's own files).
 _PARAMS = re.compile(r"params-rank\d{5}\.pt")
 _RESULTS = ("checkpoints", METRICS_FILE)  # with params-rank*.pt: what an earlier run leaves worth keeping
 _MODEL_KEYS = ("name", "hidden", "layers", "classes", "features")
@@ -130,13 +130,13 @@ class RunDir:
                               "--partitions, or choose another --out")
         return self.path / PARTS
 
-    def start(self, *, resume: bool, overwrite: bool, root: str, num_parts: int, factory: Callable[[], torch.nn.Module],
-              model: dict, record: dict) -> int | None:
+    def start(self, *, resume: bool, overwrite: bool, root: str, factory: Callable[[], torch.nn.Module], model: dict,
+              record: dict) -> int | None:
         """Check everything, then make the directory this run's: the epoch to resume from (``None``:
         a fresh run, whose earlier files are deleted). ``model``: :func:`model_description` of this
         run; ``record``: the rest of run.json. Raises before writing anything."""
         self.check(resume=resume, overwrite=overwrite)
-        epoch = self._resume_epoch(root, num_parts, factory, model) if resume else None
+        epoch = self._resume_epoch(root, factory, model) if resume else None
         info = self._survey.info
         if epoch is None:
             self._clear()
@@ -150,16 +150,15 @@ class RunDir:
         os.replace(tmp, self.path / RUN_FILE)
         return epoch
 
-    def _resume_epoch(self, root: str, num_parts: int, factory: Callable[[], torch.nn.Module],
+    def _resume_epoch(self, root: str, factory: Callable[[], torch.nn.Module],
                       model: dict) -> int | None:
         epoch = checkpoint.latest_epoch(self.path)
         if epoch is None:
             self.notify(f"{self.path}: no complete checkpoint to resume from; starting a fresh run")
             return None
-        state = checkpoint.load_part(self.path, epoch, 0, None)  # every part holds the same model
+        state = checkpoint.load(self.path, epoch, None)
         sha = checkpoint.partition_sha(root)
-        # Another partition may have another number of parts: then say that, not which files are missing.
-        problems = checkpoint.missing_parts(self.path, epoch, num_parts) if state["partition_sha"] == sha else [
+        problems = [] if state["partition_sha"] == sha else [
             f"the checkpoint was trained on another partition (run.json: {self._survey.info['partitions']}), not "
             f"{root} (manifest sha256 {state['partition_sha'][:12]}... there, {sha[:12]}... here)"]
         saved = _saved_model(self._survey.info)
@@ -167,7 +166,7 @@ class RunDir:
                      for key in _MODEL_KEYS if key in saved and key in model and saved[key] != model[key]]
         problems += checkpoint.state_differences(state["model"], factory().state_dict())
         if problems:
-            raise CheckpointError(f"cannot resume {checkpoint.part_file(self.path, epoch, 0).parent}: "
+            raise CheckpointError(f"cannot resume {checkpoint.state_file(self.path, epoch).parent}: "
                                   + "; ".join(problems) + ". Resume with the run's own settings "
                                   f"({self.path / RUN_FILE}), or start a new run (another --out, or --overwrite)")
         return epoch

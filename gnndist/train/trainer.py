@@ -1,4 +1,4 @@
-"""``gnndist.train``: launch partition servers and a Ray Train ``TorchTrainer``, one worker per part."""
+"""``gnndist.train``: partition servers and a Ray Train ``TorchTrainer`` whose workers each train a shard of parts."""
 
 from __future__ import annotations
 
@@ -22,9 +22,11 @@ from gnndist.runtime.memory import WORKER_ENV
 from gnndist.runtime.partition_server import launch_servers
 from gnndist.train import rundir
 from gnndist.train.checkpoint import CheckpointError, partition_sha
+from gnndist.train.hooks import Hooks
 from gnndist.train.loop import model_factory, train_worker
 from gnndist.train.metrics import Metric, with_accuracy
 from gnndist.train.process_group import LoopbackTorchConfig
+from gnndist.train.schedule import assign_shards
 from gnndist.train.stopping import RunError, interruptible, resume_hint
 
 # Errors a worker raises for the user to act on (a lost partition server, a part that fails its
@@ -49,10 +51,13 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
           out_dir: str | Path | rundir.RunDir | None = None, address: str | None = None,
           on_epoch: Callable[[dict], None] | None = None, resume: bool = False, overwrite: bool = False,
           loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-          metrics: dict[str, Metric] | None = None) -> TrainResult:
+          metrics: dict[str, Metric] | None = None, hooks: list[Hooks] = ()) -> TrainResult:
     """Train ``model`` (a factory returning a fresh ``torch.nn.Module`` whose forward takes
     ``(x, edge_index)``; ``None`` for the built-in ``config.model``) on every part of the
-    partition directory ``partitions``, one worker per part.
+    partition directory ``partitions``: ``config.workers`` workers (default: one per part, as many
+    as the cluster has room for), each training a shard of contiguous parts balanced by training
+    seeds (``config.worker_weights``: by capacity). The trajectory depends on the partition and the
+    seeds, not on the number of workers (see :mod:`gnndist.train.loop`).
 
     ``loss_fn(logits, y)``: the training loss of a batch's seeds (default: cross-entropy).
     ``metrics``: extra :class:`~gnndist.train.metrics.Metric` s by name, evaluated with accuracy
@@ -65,7 +70,8 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
     ``out_dir`` (default: a new temporary directory) is locked for the whole run, and holds this
     run alone: see :mod:`gnndist.train.rundir`, whose ``RunDirError`` (or a ``CheckpointError``)
     refuses a directory in use, an earlier run without ``resume``/``overwrite``, a mismatched
-    checkpoint or files gnndist did not write, before anything is written. A caller that holds the
+    checkpoint or files gnndist did not write, before anything is written. ``hooks``:
+    objects of :class:`~gnndist.train.hooks.Hooks` that every worker calls at step and epoch boundaries. A caller that holds the
     directory already (``rundir.hold``) passes its ``RunDir``. On a cluster, ``partitions`` and
     ``out_dir`` must be paths that every node sees (shared storage), as for Ray Train's own storage.
 
@@ -78,12 +84,13 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
     with rundir.hold(out_dir) as run:
         return _train(run, model, partitions, config=config or TrainConfig(), sampler=sampler or SamplerConfig(),
                       address=address, on_epoch=on_epoch, resume=resume, overwrite=overwrite, loss_fn=loss_fn,
-                      metrics=metrics)
+                      metrics=metrics, hooks=hooks)
 
 
 def _train(run: rundir.RunDir, model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *,
            config: TrainConfig, sampler: SamplerConfig, address: str | None, on_epoch: Callable[[dict], None] | None,
-           resume: bool, overwrite: bool, loss_fn: Callable | None, metrics: dict[str, Metric] | None) -> TrainResult:
+           resume: bool, overwrite: bool, loss_fn: Callable | None, metrics: dict[str, Metric] | None,
+           hooks: list[Hooks]) -> TrainResult:
     """:func:`train` in the run directory ``run``, held."""
     root = str(Path(partitions).resolve())
     manifest = read_manifest(root)
@@ -91,17 +98,18 @@ def _train(run: rundir.RunDir, model: Callable[[], torch.nn.Module] | None, part
     builtin = model is None
     if builtin:
         model = model_factory(config, graph["feature_dim"], graph["num_classes"], len(sampler.fanouts))
-    resume_epoch = run.start(resume=resume, overwrite=overwrite, root=root, num_parts=manifest["num_parts"],
-                             factory=model, model=rundir.model_description(builtin, config, sampler, graph),
+    resume_epoch = run.start(resume=resume, overwrite=overwrite, root=root, factory=model,
+                             model=rundir.model_description(builtin, config, sampler, graph),
                              record={"partitions": root, "builtin_model": builtin, "train": to_dict(config),
                                      "sampler": to_dict(sampler)})
     out = run.path
     init_ray(address=address)
-    _check_room(manifest["num_parts"], config.cpus_per_worker, config.gpus_per_worker)
+    counts = [entry["num_train"] for entry in manifest["parts"]]
+    shards = assign_shards(counts, _workers(len(counts), config), config.worker_weights)
     with interruptible():
         try:
-            _launch_and_fit(root, manifest["num_parts"], out, on_epoch, config=config, sampler=sampler,
-                            train_loop_config={"model_factory": model, "loss_fn": loss_fn,
+            _launch_and_fit(root, shards, counts, out, on_epoch, config=config, sampler=sampler,
+                            train_loop_config={"model_factory": model, "loss_fn": loss_fn, "hooks": list(hooks),
                                                "metrics": with_accuracy(metrics), "resume_epoch": resume_epoch})
         except KeyboardInterrupt:
             # Ray Train's workers belong to its controller, an actor of this driver's Ray job that
@@ -113,23 +121,26 @@ def _train(run: rundir.RunDir, model: Callable[[], torch.nn.Module] | None, part
     return TrainResult(history, out)
 
 
-def _launch_and_fit(root: str, num_parts: int, out: Path, on_epoch: Callable[[dict], None] | None, *,
-                    config: TrainConfig, sampler: SamplerConfig, train_loop_config: dict) -> None:
-    """Start the partition servers of ``root`` and one Ray Train worker per part, report each
-    epoch's record, and stop the servers however the run ends. ``train_loop_config``: the
-    model's part of :func:`loop.train_worker`'s config (factory, loss, metrics, resume epoch)."""
-    servers = launch_servers(root, verify=config.verify_partitions, timeout_s=sampler.timeout_s)
+def _launch_and_fit(root: str, shards: list[list[int]], counts: list[int], out: Path,
+                    on_epoch: Callable[[dict], None] | None, *, config: TrainConfig, sampler: SamplerConfig,
+                    train_loop_config: dict) -> None:
+    """Start the partition servers of ``root`` (each shard's on one node) and one Ray Train worker
+    per shard, report each epoch's record, and stop the servers however the run ends.
+    ``counts``: each part's training seeds; ``train_loop_config``: the model's part of
+    :func:`loop.train_worker`'s config (factory, loss, metrics, hooks, resume epoch)."""
+    shard_of = [s for s, shard in enumerate(shards) for _ in shard]
+    servers = launch_servers(root, verify=config.verify_partitions, timeout_s=sampler.timeout_s, groups=shard_of)
     try:
         trainer = TorchTrainer(
             train_worker,
             # The rendezvous on loopback when the run is on this machine alone (process_group.py).
             torch_config=LoopbackTorchConfig(),
-            train_loop_config={"root": root, "servers": servers, "server_nodes": servers.nodes, "sampler": sampler,
-                               "train": config, "out_dir": str(out), "partition_sha": partition_sha(root),
-                               **train_loop_config},
-            # SPREAD: on a cluster, one worker per node where it can, beside the part's server.
+            train_loop_config={"root": root, "servers": servers, "server_nodes": servers.nodes, "shards": shards,
+                               "train_counts": counts, "sampler": sampler, "train": config, "out_dir": str(out),
+                               "partition_sha": partition_sha(root), **train_loop_config},
+            # SPREAD: on a cluster, one worker per node where it can, beside its shard's servers.
             # use_gpu makes Ray Train pick NCCL (gloo otherwise) and give each worker its GPU.
-            scaling_config=ScalingConfig(num_workers=num_parts, placement_strategy="SPREAD",
+            scaling_config=ScalingConfig(num_workers=len(shards), placement_strategy="SPREAD",
                                          use_gpu=config.gpus_per_worker > 0, resources_per_worker=_resources(config)),
             # WORKER_ENV: each step allocates its batch and activations afresh, in threads of their own.
             run_config=RunConfig(storage_path=str(out / "ray"), name="train",
@@ -156,18 +167,33 @@ def _resources(config: TrainConfig) -> dict[str, float]:
     return {"CPU": config.cpus_per_worker}
 
 
-def _check_room(workers: int, cpus_per_worker: float, gpus_per_worker: float) -> None:
-    """Refuse, rather than wait forever for, workers the cluster has no CPUs or GPUs for."""
+def _workers(num_parts: int, config: TrainConfig) -> int:
+    """``config.workers``, refused where the cluster has no room for them; by default one per
+    part, or as many as the cluster's CPUs and GPUs hold."""
     import ray
 
     resources = ray.cluster_resources()
-    for kind, each in (("CPU", cpus_per_worker), ("GPU", gpus_per_worker)):
+    room = min(int(resources.get(kind, 0.0) // each) for kind, each in
+               (("CPU", config.cpus_per_worker), ("GPU", config.gpus_per_worker)) if each > 0)
+    if config.workers is None:
+        if room < 1:
+            raise ConfigError(_no_room(1, config, resources))
+        return min(num_parts, room)
+    if config.workers > room:
+        raise ConfigError(_no_room(config.workers, config, resources))
+    return config.workers
+
+
+def _no_room(workers: int, config: TrainConfig, resources: dict) -> str:
+    """Why the cluster cannot hold ``workers`` workers, and what to do."""
+    for kind, each in (("CPU", config.cpus_per_worker), ("GPU", config.gpus_per_worker)):
         have = resources.get(kind, 0.0)
         if workers * each > have:
             fix = (f"lower train.{kind.lower()}s_per_worker (e.g. {have / workers:g})" if have
                    else "set train.gpus_per_worker to 0 to train on CPU")
-            raise ConfigError(f"{workers} workers x {each:g} {kind}s need {workers * each:g} {kind}s but the Ray "
-                              f"cluster has {have:g}: {fix}, use fewer parts, or add nodes")
+            return (f"{workers} workers x {each:g} {kind}s need {workers * each:g} {kind}s but the Ray cluster "
+                    f"has {have:g}: {fix}, use fewer workers (--workers), or add nodes")
+    raise AssertionError("unreachable: the cluster has room")
 
 
 class TensorBoardLog:
@@ -188,6 +214,10 @@ class TensorBoardLog:
             if key == "phases":
                 for phase, seconds in value.items():
                     self.writer.add_scalar(f"phase_s/{phase}", seconds, record["epoch"])
+            elif key == "workers":
+                for worker in value:
+                    self.writer.add_scalar(f"seeds_per_s/rank_{worker['rank']}", worker["seeds_per_s"],
+                                           record["epoch"])
             elif key != "epoch":
                 self.writer.add_scalar(key, value, record["epoch"])
         self.writer.flush()
