@@ -5,17 +5,17 @@ and the next check runs. The JSON is rewritten after every check, so a run stopp
 limit still leaves what it did.
 
 1. ``distributed``: torch.distributed over a TCP store on 127.0.0.1, world size 1, NCCL on a GPU
-   (gloo on CPU): gnndist's ``all_reduce_sum``, ``all_gather_object``, ``barrier``, then DDP around
-   each built-in model (``TrainConfig``'s defaults) with gnndist's ``timed_allreduce`` hook, whose
-   gradients must equal the plain model's. It runs in a child process with a time limit, since a
-   collective that cannot start hangs rather than fails.
+   (gloo on CPU): gnndist's ``all_reduce_sum``, ``all_gather_object``, ``barrier``, then each
+   built-in model's (``TrainConfig``'s defaults) gradients through gnndist's flat gradient
+   all-reduce (``all_reduce_gradients``), which must equal the plain model's. It runs in a child
+   process with a time limit, since a collective that cannot start hangs rather than fails.
 2. ``relu_dropout``: what the fused ReLU + dropout (a numba CPU kernel) does with a tensor on the
    device: which path ran (``details.path``) and whether its output and gradient are right.
 3. ``train_steps``: each built-in model trained for a few steps on the device from batches sampled
    on CPU by gnndist's sampler (``sample_khop``, rows gathered by ``copy_rows``) and moved by
    ``MiniBatch.to``: losses finite and lower at the end than at the start.
-4. ``checkpoint``: ``save_part`` / ``load_part`` round trip on the device: parameters, optimizer
-   state, and the RNG states (CUDA's included) restored, so a dropout mask drawn after restoring
+4. ``checkpoint``: ``save`` / ``load`` round trip on the device: parameters and optimizer state
+   restored, and a dropout mask drawn from the part's stream (``gnndist.streams``) after restoring
    equals the one drawn after saving; whether the next step's loss is then bit-identical is recorded.
 
 Then ``timings``: GraphSAGE (hidden 256, fanouts 15, 10, 5, batch 1024 seeds) on synthetic SBM
@@ -56,6 +56,7 @@ try:
     from gnndist.config import SourceConfig, TrainConfig
 except ImportError as error:
     sys.exit(f"gpu_check: cannot import gnndist ({error}): run it from the repository root with PYTHONPATH=.")
+from gnndist import streams
 from gnndist.runtime.rows import copy_rows
 from gnndist.sampling import CSCProvider, MiniBatch, sample_khop
 from gnndist.sources.synthetic import load_synthetic
@@ -63,7 +64,7 @@ from gnndist.testing import random_graph
 from gnndist.train import checkpoint
 from gnndist.train.models import BUILT_IN, build_model
 from gnndist.train.relu_dropout import relu_dropout
-from gnndist.train.step import all_reduce_sum, forward, timed_allreduce, trims_layers
+from gnndist.train.step import all_reduce_gradients, all_reduce_sum, forward, trims_layers
 
 FANOUTS, BATCH, HIDDEN, FEATURES = (15, 10, 5), 1024, 256, 128
 CONTENDERS = ("gnndist", "pyg", "pyg_trimmed")  # see _contenders
@@ -135,7 +136,6 @@ def _step(model, optimizer, batch: MiniBatch, trim: bool) -> float:
 def distributed_check(device: torch.device) -> dict:
     """Check 1 (run in a child process, see ``--child``)."""
     import torch.distributed as dist
-    from torch.nn.parallel import DistributedDataParallel
 
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
@@ -151,31 +151,34 @@ def distributed_check(device: torch.device) -> dict:
         dist.barrier()
         graph = random_graph(3000, 30000, feature_dim=FEATURES, num_classes=8)
         batch = _batch(graph, _train_seeds(graph, 256, 0), 0).to(device)
-        models = {name: _ddp_matches_plain(name, graph, batch, device, DistributedDataParallel)
-                  for name in BUILT_IN}
+        models = {name: _allreduced_matches_plain(name, graph, batch, device) for name in BUILT_IN}
         return {"backend": backend, "models": models}
     finally:
         dist.destroy_process_group()
 
 
-def _ddp_matches_plain(name: str, graph, batch: MiniBatch, device: torch.device, ddp) -> dict:
-    """One backward of ``name`` under DDP with gnndist's hook against the plain model's (same
-    parameters, same dropout masks): the largest gradient difference."""
-    plain = _model(name, graph, device)
-    wrapped = ddp(_model(name, graph, device), device_ids=[device.index] if device.type == "cuda" else None)
-    seconds = {"allreduce": 0.0}
-    wrapped.register_comm_hook(seconds, timed_allreduce)
-    grads = []
-    for model in (plain, wrapped):
+def _allreduced_matches_plain(name: str, graph, batch: MiniBatch, device: torch.device) -> dict:
+    """One backward of ``name`` whose gradients then go through ``all_reduce_gradients``, against
+    the plain model's (same parameters, same dropout masks): the largest difference, and the
+    all-reduce's time."""
+    grads, seconds = [], 0.0
+    for reduced in (False, True):
+        model = _model(name, graph, device)
         torch.manual_seed(1)  # the same dropout masks in both
         loss = F.cross_entropy(forward(model, batch, trims_layers(model)), batch.y[:batch.batch_size])
         loss.backward()
+        if reduced:
+            _sync(device)
+            start = time.perf_counter()
+            all_reduce_gradients(model)
+            _sync(device)
+            seconds = time.perf_counter() - start
         grads.append([p.grad for p in model.parameters()])
     diff = max(float((a - b).abs().max()) for a, b in zip(*grads, strict=True))
     scale = max(float(a.abs().max()) for a in grads[0])
-    _require(seconds["allreduce"] > 0, f"{name}: DDP never called the timed_allreduce hook")
-    _require(diff <= 1e-5 * max(scale, 1.0), f"{name}: DDP's gradients differ from the plain model's by {diff:.3g}")
-    return {"max_grad_diff": diff, "max_grad": scale, "allreduce_s": seconds["allreduce"]}
+    _require(diff <= 1e-5 * max(scale, 1.0), f"{name}: all-reduced gradients differ from the plain model's by "
+                                             f"{diff:.3g}")
+    return {"max_grad_diff": diff, "max_grad": scale, "allreduce_s": seconds}
 
 
 def relu_dropout_check(device: torch.device) -> dict:
@@ -224,23 +227,23 @@ def checkpoint_check(device: torch.device, graph) -> dict:
     model = _model("sage", graph, device)
     optimizer = _adam(model)
     _step(model, optimizer, batch, True)
+
+    def part_mask() -> torch.Tensor:  # part 0's dropout stream at epoch 1, step 0, as a worker draws it
+        torch.manual_seed(streams.torch_seed(DEFAULTS.seed, streams.DROPOUT, 0, 1, 0))
+        return relu_dropout(torch.ones(8192, device=device), 0.5, True)
+
     with tempfile.TemporaryDirectory() as tmp:
-        checkpoint.save_part(Path(tmp), 0, 0, model, optimizer, "gpu-check", device)
+        checkpoint.save(Path(tmp), 0, model, optimizer, "gpu-check", [[0]])
         saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        mask = relu_dropout(torch.ones(8192, device=device), 0.5, True)
+        mask = part_mask()
         loss = _step(model, optimizer, batch, True)
-        relu_dropout(torch.ones(8192, device=device), 0.5, True)  # move the generators on
-        state = checkpoint.load_part(Path(tmp), 0, 0, "gpu-check")
-    _require(device.type != "cuda" or "cuda_rng" in state, "the checkpoint has no cuda_rng")
+        state = checkpoint.load(Path(tmp), 0, "gpu-check")
     model.load_state_dict(state["model"])  # as loop.train_worker resumes
     optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["torch_rng"])
-    if "cuda_rng" in state:
-        torch.cuda.set_rng_state(state["cuda_rng"], device)
     _require(all(torch.equal(saved[k], v) for k, v in model.state_dict().items()), "parameters differ after loading")
     moments = {t.device.type for s in optimizer.state.values() for t in s.values() if t.dim()}
     _require(moments == {device.type}, f"optimizer state on {moments} after loading")
-    again = relu_dropout(torch.ones(8192, device=device), 0.5, True)
+    again = part_mask()
     _require(torch.equal(mask, again), "the dropout mask drawn after restoring differs from the one after saving")
     loss_again = _step(model, optimizer, batch, True)
     return {"keys": sorted(state), "next_step_loss": loss, "next_step_loss_after_restore": loss_again,

@@ -54,6 +54,7 @@ class SharedRun:
     config: TrainConfig
     sampler: SamplerConfig
     result: object  # gnndist.train.TrainResult
+    params: Path  # each rank's final parameters (gnndist.testing.SaveParameters)
 
     @property
     def out(self) -> Path:
@@ -63,13 +64,15 @@ class SharedRun:
 @pytest.fixture(scope="session")
 def cora_run(cora_parts, tmp_path_factory, ray_session) -> SharedRun:
     """One 2-worker GraphSAGE run on :func:`cora_parts` (12 epochs, 3 steps each, dropout 0 so that
-    one process can replay it exactly), made once for every test that only reads its results:
+    one process can replay it), made once for every test that only reads its results:
     parameters, history, phases, TensorBoard, checkpoints (epochs 4, 9 and 11), evaluation.
     Read its directory, never write into it; a test that resumes or retrains makes its own."""
+    from gnndist.testing import SaveParameters
     from gnndist.train.trainer import train
 
     config = TrainConfig(epochs=12, hidden=64, lr=0.01, dropout=0.0)
     sampler = SamplerConfig(fanouts=(10, 10), batch_size=32)
-    result = train(None, cora_parts, config=config, sampler=sampler,
-                   out_dir=tmp_path_factory.mktemp("cora-run") / "run")
-    return SharedRun(cora_parts, config, sampler, result)
+    tmp = tmp_path_factory.mktemp("cora-run")
+    result = train(None, cora_parts, config=config, sampler=sampler, out_dir=tmp / "run",
+                   hooks=[SaveParameters(tmp / "params")])
+    return SharedRun(cora_parts, config, sampler, result, tmp / "params")

@@ -418,9 +418,13 @@ class DistributedNeighborLoader:
                          num_sampled_nodes=sub.num_sampled_nodes, num_sampled_edges=sub.num_sampled_edges)
 
     def __iter__(self) -> Iterator[MiniBatch]:
-        b, n = self.config.batch_size, len(self)
-        return prefetched(self.stream([(self.epoch, np.minimum(np.arange(n + 1) * b, self.seeds.size))]),
-                          self.config.prefetch)
+        return self.batches([self.epoch])
+
+    def batches(self, epochs: Iterable[int]) -> Iterator[MiniBatch]:
+        """The ``len()`` batches of ``config.batch_size`` seeds of each epoch of ``epochs``, one
+        epoch after another, prefetched across the epochs' boundaries."""
+        cuts = np.minimum(np.arange(len(self) + 1) * self.config.batch_size, self.seeds.size)
+        return prefetched(self.stream([(epoch, cuts) for epoch in epochs]), self.config.prefetch)
 
     def stream(self, plan: Iterable[tuple[int, np.ndarray]]) -> Iterator[MiniBatch | None]:
         """For each ``(epoch, cuts)`` of ``plan``, one item per step: the batch of positions

@@ -37,10 +37,10 @@ from gnndist.partition.format import load_part, read_manifest
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView, prefetched
 from gnndist.sampling.batch import MiniBatch
 from gnndist.train import checkpoint
-from gnndist.train.metrics import Metric
 from gnndist.train.hooks import Hooks
+from gnndist.train.metrics import Metric
 from gnndist.train.schedule import Schedule
-from gnndist.train.step import all_reduce_sum, forward, trims_layers
+from gnndist.train.step import all_reduce_gradients, all_reduce_sum, forward, trims_layers
 
 PHASES = ("sample", "fetch", "wait", "forward_backward", "allreduce")
 
@@ -169,22 +169,10 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
     worker.call("after_local_gradient")
     if worker.world > 1:
         started = time.perf_counter()
-        _all_reduce_gradients(model)
+        all_reduce_gradients(model)
         worker.seconds["allreduce"] += time.perf_counter() - started
     worker.optimizer.step()
     return total
-
-
-def _all_reduce_gradients(model: torch.nn.Module) -> None:
-    """Sum every parameter's gradient over the workers, in one flat all-reduce (waited for: its
-    time is the step's communication)."""
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in model.parameters()]
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat)
-    offset = 0
-    for p, g in zip(model.parameters(), grads, strict=True):
-        p.grad = flat[offset:offset + g.numel()].view_as(g)
-        offset += g.numel()
 
 
 def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,

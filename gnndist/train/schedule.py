@@ -28,7 +28,7 @@ class Schedule:
     ranks ``floor(s N / steps)`` to ``floor((s + 1) N / steps)`` of one order that interleaves the
     parts evenly (seed ``j`` of a part with ``n`` seeds at ``(j + 1/2) / n``, ties by part), so
     step sizes differ by at most one, no step is empty, and a part's share of every step is
-    ``n / steps`` rounded one way or the other.
+    ``n / steps`` to within a seed or so per part (the other parts' seeds shift the cuts).
     """
 
     counts: tuple[int, ...]

@@ -70,9 +70,9 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
     ``out_dir`` (default: a new temporary directory) is locked for the whole run, and holds this
     run alone: see :mod:`gnndist.train.rundir`, whose ``RunDirError`` (or a ``CheckpointError``)
     refuses a directory in use, an earlier run without ``resume``/``overwrite``, a mismatched
-    checkpoint or files gnndist did not write, before anything is written. ``hooks``:
-    objects of :class:`~gnndist.train.hooks.Hooks` that every worker calls at step and epoch boundaries. A caller that holds the
-    directory already (``rundir.hold``) passes its ``RunDir``. On a cluster, ``partitions`` and
+    checkpoint or files gnndist did not write, before anything is written. ``hooks``: objects of
+    :class:`~gnndist.train.hooks.Hooks` that every worker calls at step and epoch boundaries. A
+    caller that holds the directory already (``rundir.hold``) passes its ``RunDir``. On a cluster, ``partitions`` and
     ``out_dir`` must be paths that every node sees (shared storage), as for Ray Train's own storage.
 
     Ctrl-C (or SIGTERM, in the main thread) stops the run: the servers are killed and this
@@ -168,32 +168,23 @@ def _resources(config: TrainConfig) -> dict[str, float]:
 
 
 def _workers(num_parts: int, config: TrainConfig) -> int:
-    """``config.workers``, refused where the cluster has no room for them; by default one per
-    part, or as many as the cluster's CPUs and GPUs hold."""
+    """``config.workers``, or by default one per part, as many as the cluster's CPUs and GPUs hold;
+    refused, rather than waited for forever, where the cluster has no room for them."""
     import ray
 
     resources = ray.cluster_resources()
-    room = min(int(resources.get(kind, 0.0) // each) for kind, each in
-               (("CPU", config.cpus_per_worker), ("GPU", config.gpus_per_worker)) if each > 0)
-    if config.workers is None:
-        if room < 1:
-            raise ConfigError(_no_room(1, config, resources))
-        return min(num_parts, room)
-    if config.workers > room:
-        raise ConfigError(_no_room(config.workers, config, resources))
-    return config.workers
-
-
-def _no_room(workers: int, config: TrainConfig, resources: dict) -> str:
-    """Why the cluster cannot hold ``workers`` workers, and what to do."""
-    for kind, each in (("CPU", config.cpus_per_worker), ("GPU", config.gpus_per_worker)):
-        have = resources.get(kind, 0.0)
+    needs = [(kind, each, resources.get(kind, 0.0))
+             for kind, each in (("CPU", config.cpus_per_worker), ("GPU", config.gpus_per_worker)) if each > 0]
+    room = min(int(have // each) for _, each, have in needs)
+    workers = config.workers or min(num_parts, max(room, 1))
+    for kind, each, have in needs:
         if workers * each > have:
             fix = (f"lower train.{kind.lower()}s_per_worker (e.g. {have / workers:g})" if have
                    else "set train.gpus_per_worker to 0 to train on CPU")
-            return (f"{workers} workers x {each:g} {kind}s need {workers * each:g} {kind}s but the Ray cluster "
-                    f"has {have:g}: {fix}, use fewer workers (--workers), or add nodes")
-    raise AssertionError("unreachable: the cluster has room")
+            counted = f"{workers} worker{'s' * (workers != 1)} x {each:g} {kind}s"
+            raise ConfigError(f"{counted} need {workers * each:g} {kind}s but the Ray cluster has {have:g}: {fix}, "
+                              "use fewer workers (--workers), or add nodes")
+    return workers
 
 
 class TensorBoardLog:

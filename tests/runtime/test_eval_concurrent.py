@@ -33,8 +33,7 @@ def test_evaluation_beside_lookahead_prefetching_reads_the_global_rows(partition
     edges = set(zip(src.tolist(), dst.tolist(), strict=True))
     alone = PartView.open(str(root), 0, servers, CONFIG)
     alone_loader = DistributedNeighborLoader(alone, alone.seeds("train"), CONFIG)
-    plan = [(epoch, len(alone_loader)) for epoch in range(3)]
-    expected = list(alone_loader.passes(plan))
+    expected = list(alone_loader.batches(range(3)))
 
     view = PartView.open(str(root), 0, servers, CONFIG)
     train = DistributedNeighborLoader(view, view.seeds("train"), CONFIG)
@@ -51,7 +50,7 @@ def test_evaluation_beside_lookahead_prefetching_reads_the_global_rows(partition
     thread = threading.Thread(target=evaluate)
     thread.start()
     try:
-        got = list(train.passes(plan))
+        got = list(train.batches(range(3)))
     finally:
         done.set()
         thread.join()

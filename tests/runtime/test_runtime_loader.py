@@ -72,19 +72,24 @@ def test_same_seed_same_batches_and_epochs_differ(partitioned):
     assert not all(x.equal(y) for x, y in zip(a, c, strict=True))
 
 
-def test_a_stream_of_passes_is_the_passes_one_after_another(partitioned):
-    """``passes`` (prefetching across pass boundaries) yields exactly the batches of iterating
-    each pass on its own, cut to the count asked for."""
+def test_a_stream_of_epochs_is_the_epochs_one_after_another(partitioned):
+    """``batches`` (prefetching across epoch boundaries) yields exactly the batches of iterating
+    each epoch on its own; ``stream`` cuts an epoch's order where it is told, empty cuts included."""
     root, servers, _ = partitioned
     loader = _loader(root, servers, 0, batch_size=8)
-    plan = [(3, len(loader)), (7, 2), (4, len(loader) + 5)]  # a whole pass, a prefix, more than a pass
     expected = []
-    for epoch, count in plan:
+    for epoch in (3, 7, 4):
         loader.set_epoch(epoch)
-        expected += [b.n_id for b in loader][:count]
-    got = [b.n_id for b in loader.passes(plan)]
-    assert len(got) == 2 * len(loader) + 2
-    assert all(x.equal(y) for x, y in zip(got, expected, strict=True))
+        expected += [b.n_id for b in loader]
+    got = [b.n_id for b in loader.batches([3, 7, 4])]
+    assert len(got) == 3 * len(loader) and all(x.equal(y) for x, y in zip(got, expected, strict=True))
+    n = loader.seeds.size
+    cuts = np.array([0, 0, 5, n // 2, n // 2, n])
+    items = list(loader.stream([(7, cuts)]))
+    assert [None if b is None else b.batch_size for b in items] == [None, 5, n // 2 - 5, None, n - n // 2]
+    loader.set_epoch(7)
+    order = np.concatenate([b.n_id[:b.batch_size].numpy() for b in loader])
+    assert np.array_equal(np.concatenate([b.n_id[:b.batch_size].numpy() for b in items if b is not None]), order)
 
 
 def _sampling_halo(graph, new_to_old, seeds, hops, lo, hi) -> set[int]:
@@ -136,9 +141,8 @@ def test_lookahead_cache_gives_identical_batches_and_its_counters_add_up(partiti
     capacity = cached.view.cache.capacity
     assert capacity == round(0.2 * cached.view.cache_halo_nodes) > 0
     lo, hi = cached.view.book.part_range(0)
-    plan = [(0, len(plain)), (1, len(plain))]
     lookups = 0
-    for x, y in zip(plain.passes(plan), cached.passes(plan), strict=True):
+    for x, y in zip(plain.batches(range(2)), cached.batches(range(2)), strict=True):
         assert x.n_id.equal(y.n_id) and x.edge_index.equal(y.edge_index)
         assert x.x.equal(y.x) and x.y.equal(y.y)
         lookups += sum(not lo <= v < hi for v in y.n_id.tolist())

@@ -9,11 +9,13 @@ from pathlib import Path
 
 import torch
 
+from gnndist.testing import saved_parameters
+
 
 def test_each_part_trains_beside_its_server_on_its_own_node(cora_parts, tmp_path, ray_session):
     job = Path(__file__).with_name("multinode_job.py")
-    done = subprocess.run([sys.executable, str(job), str(cora_parts), str(tmp_path / "run")], capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run([sys.executable, str(job), str(cora_parts), str(tmp_path / "run"), str(tmp_path / "params")],
+                          capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(out["nodes"]) == 2
@@ -21,9 +23,9 @@ def test_each_part_trains_beside_its_server_on_its_own_node(cora_parts, tmp_path
     # run's scores is tested on the session's single node, test_train_ddp).
     assert out["test_acc"] > 0.5
     placement = json.loads((tmp_path / "run" / "placement.json").read_text())
-    assert sorted(p["part"] for p in placement) == [0, 1]
+    assert sorted(p["parts"] for p in placement) == [[0], [1]]
     for p in placement:
-        assert p["worker_node"] == p["server_node"]  # each worker sits beside its own part.s server
+        assert p["server_nodes"] == [p["worker_node"]]  # each worker sits beside its own part's server
     assert {p["worker_node"] for p in placement} == set(out["nodes"])  # one part per node
-    a, b = (torch.load(tmp_path / "run" / f"params-rank{r:05d}.pt", weights_only=True) for r in (0, 1))
+    a, b = (saved_parameters(tmp_path / "params", r) for r in (0, 1))
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -28,7 +28,7 @@ from gnndist.train.rundir import RunDirError
 from gnndist.train.trainer import train
 
 STOP = ["--cpus-per-worker", "8", "--quiet"]  # refused by the cluster once past the run directory's checks
-TOO_BIG = "need 16 CPUs but the Ray cluster has 2"
+TOO_BIG = "1 worker x 8 CPUs need 8 CPUs but the Ray cluster has 2"
 
 
 @pytest.fixture

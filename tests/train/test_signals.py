@@ -75,12 +75,11 @@ def _assert_gone(processes: list[psutil.Process]) -> None:
     assert not alive, f"left behind: {[(p.pid, p.name()) for p in alive]}"
 
 
-def _assert_complete_checkpoint(out: Path, num_parts: int) -> int:
+def _assert_complete_checkpoint(out: Path) -> int:
     epoch = checkpoint.latest_epoch(out)
     assert epoch is not None
-    for part in range(num_parts):
-        state = torch.load(checkpoint.part_file(out, epoch, part), weights_only=True)
-        assert state["epoch"] == epoch and state["model"]
+    state = torch.load(checkpoint.state_file(out, epoch), weights_only=True)
+    assert state["epoch"] == epoch and state["model"] and state["optimizer"]
     return epoch
 
 
@@ -95,7 +94,7 @@ def test_ctrl_c_stops_the_run_and_says_how_to_resume_it(tmp_path):
     assert code == 130, err
     assert "stopped by SIGINT" in err and "Traceback" not in err
     _assert_gone(started)
-    epoch = _assert_complete_checkpoint(out, num_parts=2)
+    epoch = _assert_complete_checkpoint(out)
     assert epoch + 1 < 200
     # The command it prints continues from that checkpoint (resuming is tested in test_train_ddp):
     # the same flags with --resume, and without --overwrite, which would discard the checkpoint.

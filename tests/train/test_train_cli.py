@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from gnndist.cli import main
+from gnndist.config import TrainConfig
 
 
 def test_train_shows_phases_plots_and_evaluate_reproduces_the_scores(tmp_path, capsys, ray_session):
@@ -16,6 +17,7 @@ def test_train_shows_phases_plots_and_evaluate_reproduces_the_scores(tmp_path, c
     sampler = json.loads((run / "run.json").read_text())["sampler"]
     assert sampler["cache_fraction"] == 0.2 and sampler["cache_lookahead"] is True
     assert "epoch 3/3: loss" in out and "all-reduce" in out and "waiting for batches" in out
+    assert "slowest rank" in out and "fastest rank" in out and "seeds/s" in out  # per-worker figures
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert f"test accuracy {last['test_acc']:.4f}" in out
@@ -32,12 +34,22 @@ def test_evaluate_refuses_what_is_not_a_checkpoint(tmp_path, capsys):
 
 
 def test_more_workers_than_cpus_is_an_error_not_a_hang(tmp_path, capsys, ray_session):
-    assert main(["train", "--parts", "4", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 2
+    assert main(["train", "--parts", "4", "--workers", "4", "--epochs", "1", "--out", str(tmp_path / "run"),
+                 "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "4 workers x 1 CPUs need 4 CPUs but the Ray cluster has 2" in err and "cpus_per_worker" in err
+
+
+def test_by_default_there_are_as_many_workers_as_parts_that_fit(ray_session):
+    from gnndist.train.trainer import _workers
+
+    assert _workers(4, TrainConfig()) == 2  # the session's 2 CPUs, 1 each
+    assert _workers(4, TrainConfig(cpus_per_worker=0.5)) == 4
+    assert _workers(3, TrainConfig(cpus_per_worker=0.5)) == 3  # never more than the parts
+    assert _workers(4, TrainConfig(workers=1)) == 1
 
 
 def test_gpu_workers_on_a_cluster_without_gpus_is_an_error_not_a_hang(tmp_path, capsys, ray_session):
     assert main(["train", "--gpus-per-worker", "1", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "2 workers x 1 GPUs need 2 GPUs but the Ray cluster has 0" in err and "gpus_per_worker to 0" in err
+    assert "1 worker x 1 GPUs need 1 GPUs but the Ray cluster has 0" in err and "gpus_per_worker to 0" in err

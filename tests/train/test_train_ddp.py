@@ -14,15 +14,12 @@ import torch
 import torch.nn.functional as F
 
 from gnndist.config import SamplerConfig, TrainConfig
-from gnndist.train.checkpoint import CheckpointError, part_file
+from gnndist.testing import SaveParameters, saved_parameters
+from gnndist.train.checkpoint import CheckpointError, state_file
 from gnndist.train.evaluate import evaluate
 from gnndist.train.loop import PHASES
 from gnndist.train.metrics import macro_f1
 from gnndist.train.trainer import train
-
-
-def _params(out, rank: int = 0) -> dict[str, torch.Tensor]:
-    return torch.load(out / f"params-rank{rank:05d}.pt", weights_only=True)
 
 
 def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
@@ -31,7 +28,7 @@ def _same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
 
 def test_two_workers_keep_identical_parameters_and_learn_cora(cora_run):
     result = cora_run.result
-    assert _same(_params(cora_run.out, 0), _params(cora_run.out, 1))
+    assert _same(saved_parameters(cora_run.params, 0), saved_parameters(cora_run.params, 1))
     assert len(result.history) == 12
     assert result.history[-1]["loss"] < result.history[0]["loss"]
     assert result.test_acc >= 0.70  # GraphSAGE on Cora's public split, 12 short epochs (chance: 0.32)
@@ -42,7 +39,10 @@ def test_each_epoch_records_where_the_time_went(cora_run):
         assert set(record["phases"]) == set(PHASES) and record["epoch_s"] > 0
         assert record["phases"]["forward_backward"] > 0 and record["phases"]["allreduce"] > 0
         assert record["phases"]["sample"] > 0 and record["phases"]["fetch"] > 0
-        assert record["steps"] == 3  # 68 and 72 seeds in batches of 32
+        assert record["steps"] == 5  # 140 seeds in global batches of 32
+        assert [w["parts"] for w in record["workers"]] == [[0], [1]]
+        assert [w["seeds"] for w in record["workers"]] == [68, 72]
+        assert all(w["seeds_per_s"] > 0 and w["step_s"] > 0 and w["allreduce_s"] > 0 for w in record["workers"])
         assert record["remote_bytes"] > 0 and record["same_node_bytes"] == 0  # server calls
     assert list((cora_run.out / "tensorboard").glob("events.out.tfevents.*"))
 
@@ -67,20 +67,20 @@ def test_same_node_reads_train_exactly_as_server_calls_do(cora_run, same_node_cu
     moved = [(r["remote_bytes"], r["same_node_bytes"]) for r in same_node_cut.history]
     assert all(remote == 0 and same_node > 0 for remote, same_node in moved), moved
     # After the same 5 epochs, the same model and optimizer state as the run that called the server.
-    for part in (0, 1):
-        direct = torch.load(part_file(same_node_cut.out_dir, 4, part), weights_only=True)
-        served = torch.load(part_file(cora_run.out, 4, part), weights_only=True)
-        assert _same(direct["model"], served["model"])
-        assert direct["optimizer"]["state"].keys() == served["optimizer"]["state"].keys()
-        for key, state in served["optimizer"]["state"].items():
-            assert _same(direct["optimizer"]["state"][key], state)
+    direct = torch.load(state_file(same_node_cut.out_dir, 4), weights_only=True)
+    served = torch.load(state_file(cora_run.out, 4), weights_only=True)
+    assert _same(direct["model"], served["model"])
+    assert direct["optimizer"]["state"].keys() == served["optimizer"]["state"].keys()
+    for key, state in served["optimizer"]["state"].items():
+        assert _same(direct["optimizer"]["state"][key], state)
 
 
 def test_resume_ends_where_an_uninterrupted_run_ends(cora_run, same_node_cut):
+    params = same_node_cut.out_dir.parent / "params"
     resumed = train(None, cora_run.parts, config=cora_run.config, sampler=cora_run.sampler,
-                    out_dir=same_node_cut.out_dir, resume=True)
+                    out_dir=same_node_cut.out_dir, resume=True, hooks=[SaveParameters(params)])
     assert [m["epoch"] for m in resumed.history] == list(range(12))
-    assert _same(_params(resumed.out_dir), _params(cora_run.out))
+    assert _same(saved_parameters(params), saved_parameters(cora_run.params))
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +113,7 @@ def custom_run(cora_parts, tmp_path_factory, ray_session):
 
     result = train(CountingDraws, cora_parts, config=TrainConfig(epochs=2, weight_decay=0.0),
                    sampler=SamplerConfig(fanouts=(5, 5), batch_size=32), out_dir=tmp / "run",
-                   loss_fn=constant_loss, metrics={"f1": macro_f1(7)})
+                   loss_fn=constant_loss, metrics={"f1": macro_f1(7)}, hooks=[SaveParameters(tmp / "params")])
     return CountingDraws, draws, result
 
 
@@ -122,7 +122,7 @@ def test_a_custom_loss_drives_the_gradients_and_a_custom_metric_is_reported(cust
     assert [r["loss"] for r in result.history] == [2.5, 2.5]
     torch.manual_seed(TrainConfig().seed)  # the workers' initial parameters
     start = factory().state_dict()
-    assert _same(_params(result.out_dir), start)  # a zero gradient moved nothing
+    assert _same(saved_parameters(result.out_dir.parent / "params"), start)  # a zero gradient moved nothing
     # The run's scores are those of its checkpoint evaluated afresh, with the factory.
     scores = evaluate(factory, result.out_dir, metrics={"f1": macro_f1(7)})
     last = result.history[-1]
@@ -135,9 +135,10 @@ def test_the_command_line_refuses_to_evaluate_a_custom_model(custom_run):
         evaluate(None, custom_run[2].out_dir)
 
 
-def test_each_worker_draws_its_own_dropout_masks(custom_run):
+def test_each_part_draws_its_own_dropout_masks(custom_run):
+    # 2 parts on 2 workers: a file per worker, each part's stream of its own.
     streams = [path.read_text().split() for path in custom_run[1].iterdir()]
-    assert len(streams) == 2 and all(len(stream) == 6 for stream in streams)  # 3 steps x 2 epochs
+    assert len(streams) == 2 and all(len(stream) == 10 for stream in streams)  # 5 steps x 2 epochs
     assert not set(streams[0]) & set(streams[1])
 
 
