@@ -83,6 +83,7 @@ _TRAIN_FLAGS = {
     "eval_every": (TrainConfig, "eval_every"), "seed": (TrainConfig, "seed"),
     "checkpoint_every": (TrainConfig, "checkpoint_every"), "cpus_per_worker": (TrainConfig, "cpus_per_worker"),
     "gpus_per_worker": (TrainConfig, "gpus_per_worker"), "workers": (TrainConfig, "workers"),
+    "max_failures": (TrainConfig, "max_failures"),
     "worker_weights": (TrainConfig, "worker_weights"),
     "fanouts": (SamplerConfig, "fanouts"), "batch_size": (SamplerConfig, "batch_size"),
     "cache_fraction": (SamplerConfig, "cache_fraction"), "cache_lookahead": (SamplerConfig, "cache_lookahead"),
@@ -137,6 +138,9 @@ def _add_train(sub) -> None:
                         "use soonest, then the hottest")
     p.add_argument("--prefetch", type=int, help="batches prepared ahead (default 2)")
     p.add_argument("--address", help="join this Ray cluster (default: start a local one)")
+    p.add_argument("--max-failures", type=int,
+                   help="failures of workers or partition servers to recover from by restarting from the last "
+                        "checkpoint (default: 3 with --address, else 0)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the earlier run in --out (its checkpoints, metrics and parameters are deleted)")

@@ -190,6 +190,11 @@ class TrainConfig:
     between 1 and the number of parts. ``worker_weights``: each worker's capacity (e.g. its GPU's
     speed), one positive number per worker: shards are then balanced so that each worker's share
     of the training seeds is closest to its share of the capacity (default: equal).
+    ``max_failures``: how many failures the run recovers from by itself: a worker that dies or
+    fails (Ray Train restarts the workers from the last checkpoint, which then end where an
+    uninterrupted run ends) or a partition server that dies (Ray restarts it). Default: 3 on a
+    cluster (``address``), 0 on a local instance, where a failure is more often a bug than a
+    lost machine.
 
     ``model``: a built-in (``sage``, ``gcn``, ``gat``, ``gin``) used when no model factory is
     given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs;
@@ -220,6 +225,7 @@ class TrainConfig:
     verify_partitions: bool = True
     workers: int | None = None
     worker_weights: tuple[float, ...] | None = None
+    max_failures: int | None = None
 
     def __post_init__(self) -> None:
         if self.worker_weights is not None:
@@ -229,6 +235,8 @@ class TrainConfig:
             if self.workers is not None and len(self.worker_weights) != self.workers:
                 raise ConfigError(f"train.worker_weights has {len(self.worker_weights)} numbers for "
                                   f"{self.workers} workers: give one per worker")
+        if self.max_failures is not None and self.max_failures < 0:
+            raise ConfigError(f"train.max_failures must be 0 or more, got {self.max_failures}")
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"train.workers must be positive, got {self.workers}")
         if self.model not in MODELS:

@@ -45,12 +45,19 @@ class PartitionServer:
         self._replies = ReplyMaps()
 
     def start(self) -> dict:
+        """Load the part (a server Ray restarted after a crash loads it again on its first call)."""
         manifest = read_manifest(self.root)
         self._arrays = load_part(self.root, self.part, manifest=manifest, verify=self.verify)
         self._lo, self._hi = PartitionBook(manifest["offsets"]).part_range(self.part)
         return {"part": self.part, "first": self._lo, "end": self._hi, "node": ray.get_runtime_context().get_node_id()}
 
+    def _loaded(self) -> PartArrays:
+        if self._arrays is None:  # restarted by Ray after a crash: only the constructor ran again
+            self.start()
+        return self._arrays
+
     def _local(self, ids: np.ndarray) -> np.ndarray:
+        self._loaded()  # the range below is known once loaded
         ids = np.asarray(ids, dtype=np.int64)
         if ids.size and (ids.min() < self._lo or ids.max() >= self._hi):
             bad = int(ids[(ids < self._lo) | (ids >= self._hi)][0])
@@ -66,22 +73,22 @@ class PartitionServer:
     def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(x float32 [n, F], y int64 [n])`` of global ids this part owns."""
         rows = self._local(ids)
-        x = np.empty((rows.size, self._arrays.features.shape[1]), dtype=np.float32)
+        x = np.empty((rows.size, self._loaded().features.shape[1]), dtype=np.float32)
         y = np.empty(rows.size, dtype=np.int64)
         self._gather(rows, x, y)
         return x, y
 
     def _gather(self, rows: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
         """Features and labels of local ``rows`` into ``x`` [n, F] and ``y`` [n], counted as served."""
-        copy_rows(x, np.arange(rows.size), self._arrays.features, rows)
-        np.take(self._arrays.labels, rows, out=y)
+        copy_rows(x, np.arange(rows.size), self._loaded().features, rows)
+        np.take(self._loaded().labels, rows, out=y)
         self._count(rows, x, y)
 
     def fetch_into(self, client: str, path: str, capacity: int, n: int) -> int:
         """:meth:`fetch` through the shared-memory buffer ``path`` of a trainer on this node (see
         ``gnndist.runtime.shm``): reads the ``n`` requested ids there and writes the reply after
         them (``fetch_layout``); returns ``n``."""
-        dim = self._arrays.features.shape[1]
+        dim = self._loaded().features.shape[1]
         ids, x, y = self._replies.sections(client, path, capacity, fetch_layout(n, dim))
         self._gather(self._local(ids), x.reshape(n, dim), y)
         return n
@@ -89,7 +96,7 @@ class PartitionServer:
     def sample(self, ids: np.ndarray, fanout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Neighbour samples of global ids this part owns (contract of ``sample_neighbors``)."""
         rows = self._local(ids)
-        counts, neighbors = sample_neighbors(self._arrays.indptr, self._arrays.indices, rows, fanout, seed)
+        counts, neighbors = sample_neighbors(self._loaded().indptr, self._loaded().indices, rows, fanout, seed)
         self._count(rows, counts, neighbors)
         return counts, neighbors
 
@@ -141,7 +148,7 @@ VERIFY_BYTES_PER_S = 20e6
 
 
 def launch_servers(root: str | Path, *, verify: bool = True, timeout_s: float = 120.0,
-                   num_cpus: float = 0.0, groups: list[int] | None = None) -> ServerGroup:
+                   num_cpus: float = 0.0, groups: list[int] | None = None, max_restarts: int = 0) -> ServerGroup:
     """Start one :class:`PartitionServer` per part and wait until each has loaded its part.
 
     ``verify``: each server checks its files' sizes and sha256 against ``partition.json`` before
@@ -150,7 +157,9 @@ def launch_servers(root: str | Path, *, verify: bool = True, timeout_s: float = 
     reserves from Ray (0: servers share the node's CPUs with the trainers instead of holding some
     idle). On a cluster the servers spread over the nodes, so that each trainer can sit beside its
     own parts' servers: ``groups`` (default: each part its own) gives each part a group, the
-    servers of one group share a node, and groups go round-robin over the nodes. Raises the first
+    servers of one group share a node, and groups go round-robin over the nodes. ``max_restarts``:
+    how many times Ray restarts a server that dies (it reloads its part on its next call; its
+    actor handle and name stay the same). Raises the first
     server's :class:`PartitionFormatError` as it was raised
     (its message names the file), and ``TimeoutError`` naming any server that did not load in time.
     """
@@ -167,7 +176,7 @@ def launch_servers(root: str | Path, *, verify: bool = True, timeout_s: float = 
         where = NodeAffinitySchedulingStrategy(nodes[groups[part] % len(nodes)], soft=False) if nodes else "DEFAULT"
         # WORKER_ENV: every reply allocates its arrays afresh, and reuses the memory of the last.
         group.handles.append(actor.options(name=group.name(part), num_cpus=num_cpus, scheduling_strategy=where,
-                                           runtime_env={"env_vars": WORKER_ENV})
+                                           max_restarts=max_restarts, runtime_env={"env_vars": WORKER_ENV})
                              .remote(root, part, group.name(part), verify))
     hashed = sum(meta["bytes"] for entry in manifest["parts"] for meta in entry["files"].values()) if verify else 0
     try:

@@ -19,6 +19,7 @@ a backward through a forward of its own, so the others would wait for it forever
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from gnndist.sampling.batch import MiniBatch
 from gnndist.train import checkpoint
 from gnndist.train.hooks import Hooks
 from gnndist.train.metrics import Metric
+from gnndist.train.rundir import METRICS_FILE, keep_metrics_up_to
 from gnndist.train.schedule import Schedule
 from gnndist.train.step import all_reduce_gradients, all_reduce_sum, forward, trims_layers
 
@@ -126,9 +128,13 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     torch.manual_seed(config.seed)  # the same initial parameters everywhere
     model = ray.train.torch.prepare_model(cfg["model_factory"](), parallel_strategy=None)  # on its device
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    start = 0
-    if cfg["resume_epoch"] is not None:
-        state = checkpoint.load(out_dir, cfg["resume_epoch"], cfg["partition_sha"])
+    start, restarted = 0, _restart_epoch()
+    resume_epoch = cfg["resume_epoch"] if restarted is None else restarted
+    if restarted is not None and rank == 0:
+        # A worker failed and Ray Train restarted the group: the epochs after the checkpoint run again.
+        keep_metrics_up_to(out_dir / METRICS_FILE, restarted)
+    if resume_epoch is not None:
+        state = checkpoint.load(out_dir, resume_epoch, cfg["partition_sha"])
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         start = state["epoch"] + 1
@@ -138,6 +144,32 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
                     sampler=sampler, loss_fn=cfg["loss_fn"] or F.cross_entropy, metrics=cfg["metrics"],
                     hooks=list(cfg["hooks"]), trim=trims_layers(model))
     return worker, start
+
+
+#: The file of the checkpoints reported to Ray Train: a pointer to gnndist's own (``checkpoint.py``).
+POINTER = "gnndist-checkpoint.json"
+
+
+def _restart_epoch() -> int | None:
+    """The epoch of the checkpoint Ray Train restarts this worker group from after a worker
+    failed (``FailureConfig``), or ``None`` on the run's first start."""
+    restored = ray.train.get_checkpoint()
+    if restored is None:
+        return None
+    with restored.as_directory() as folder:
+        return json.loads((Path(folder) / POINTER).read_text())["epoch"]
+
+
+def _report(worker: Worker, record: dict, saved: bool) -> None:
+    """Hand the epoch's record (rank 0's) to Ray Train, which the driver shows, and the checkpoint
+    just saved, if any, to Ray Train's registry: a pointer to it, so that nothing large is copied.
+    Every rank reports (Ray Train's reports are collective)."""
+    if not (saved and worker.rank == 0):
+        ray.train.report(record if worker.rank == 0 else {})
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / POINTER).write_text(json.dumps({"epoch": worker.epoch}))
+        ray.train.report(record, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
 
 def _batches(worker: Worker, epochs: range) -> Iterator[list[MiniBatch | None]]:
@@ -271,11 +303,13 @@ def train_worker(cfg: dict) -> None:
         if last:
             record.update(_evaluate(worker, "test"))
         record["eval_s"] = round(time.perf_counter() - eval_start, 4)
+        saved = (epoch + 1) % config.checkpoint_every == 0 or last
         if worker.rank == 0:
-            if (epoch + 1) % config.checkpoint_every == 0 or last:
+            if saved:
                 checkpoint.save(out_dir, epoch, worker.model, worker.optimizer, cfg["partition_sha"], worker.shards)
-            with open(out_dir / "metrics.jsonl", "a") as f:
+            with open(out_dir / METRICS_FILE, "a") as f:
                 f.write(json.dumps(record) + "\n")
+        _report(worker, record, saved)
         worker.call("after_epoch", record)
     worker.call("after_training")
 

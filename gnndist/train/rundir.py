@@ -141,7 +141,7 @@ class RunDir:
         if epoch is None:
             self._clear()
         else:
-            _keep_metrics_up_to(self.path / METRICS_FILE, epoch)
+            keep_metrics_up_to(self.path / METRICS_FILE, epoch)
         run_id = info.get("run_id") if epoch is not None and info else None
         record = {"format": FORMAT, "run_id": run_id or uuid.uuid4().hex, **record, "model": model,
                   "parts_by_run": self._survey.parts_owned and (self.path / PARTS).is_dir()}
@@ -262,11 +262,13 @@ def _saved_model(info: dict) -> dict:
             "layers": len(info["sampler"]["fanouts"])}
 
 
-def _keep_metrics_up_to(log_file: Path, epoch: int) -> None:
-    """Drop the metrics of epochs after ``epoch``: the resumed run writes them again."""
+def keep_metrics_up_to(log_file: Path, epoch: int | None) -> None:
+    """Drop the metrics of epochs after ``epoch`` (``None``: all): the resumed (or restarted) run
+    writes them again."""
     if log_file.exists():
         lines = log_file.read_text().splitlines()
-        log_file.write_text("".join(line + "\n" for line in lines if json.loads(line)["epoch"] <= epoch))
+        keep = [line for line in lines if epoch is not None and json.loads(line)["epoch"] <= epoch]
+        log_file.write_text("".join(line + "\n" for line in keep))
 
 
 def _holder() -> dict:

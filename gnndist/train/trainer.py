@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import ray
 import torch
-from ray.train import RunConfig, ScalingConfig, WorkerGroupError
+from ray.train import FailureConfig, RunConfig, ScalingConfig, UserCallback, WorkerGroupError
 from ray.train.torch import TorchTrainer
+from ray.util.queue import Queue
 
 from gnndist.config import ConfigError, SamplerConfig, TrainConfig, to_dict
 from gnndist.graph import GraphError
@@ -106,9 +110,10 @@ def _train(run: rundir.RunDir, model: Callable[[], torch.nn.Module] | None, part
     init_ray(address=address)
     counts = [entry["num_train"] for entry in manifest["parts"]]
     shards = assign_shards(counts, _workers(len(counts), config), config.worker_weights)
+    failures = config.max_failures if config.max_failures is not None else (3 if address else 0)
     with interruptible():
         try:
-            _launch_and_fit(root, shards, counts, out, on_epoch, config=config, sampler=sampler,
+            _launch_and_fit(root, shards, counts, out, on_epoch, run.notify, failures, config=config, sampler=sampler,
                             train_loop_config={"model_factory": model, "loss_fn": loss_fn, "hooks": list(hooks),
                                                "metrics": with_accuracy(metrics), "resume_epoch": resume_epoch})
         except KeyboardInterrupt:
@@ -122,14 +127,18 @@ def _train(run: rundir.RunDir, model: Callable[[], torch.nn.Module] | None, part
 
 
 def _launch_and_fit(root: str, shards: list[list[int]], counts: list[int], out: Path,
-                    on_epoch: Callable[[dict], None] | None, *, config: TrainConfig, sampler: SamplerConfig,
-                    train_loop_config: dict) -> None:
+                    on_epoch: Callable[[dict], None] | None, notify: Callable[[str], None], max_failures: int, *,
+                    config: TrainConfig, sampler: SamplerConfig, train_loop_config: dict) -> None:
     """Start the partition servers of ``root`` (each shard's on one node) and one Ray Train worker
     per shard, report each epoch's record, and stop the servers however the run ends.
-    ``counts``: each part's training seeds; ``train_loop_config``: the model's part of
-    :func:`loop.train_worker`'s config (factory, loss, metrics, hooks, resume epoch)."""
+    ``counts``: each part's training seeds; ``notify``: told of each failure the run recovers
+    from (Ray Train restarts the workers, Ray the servers, up to ``max_failures`` times);
+    ``train_loop_config``: the model's part of :func:`loop.train_worker`'s config (factory, loss,
+    metrics, hooks, resume epoch)."""
     shard_of = [s for s, shard in enumerate(shards) for _ in shard]
-    servers = launch_servers(root, verify=config.verify_partitions, timeout_s=sampler.timeout_s, groups=shard_of)
+    servers = launch_servers(root, verify=config.verify_partitions, timeout_s=sampler.timeout_s, groups=shard_of,
+                             max_restarts=max_failures)
+    reports = Queue(actor_options={"num_cpus": 0})
     try:
         trainer = TorchTrainer(
             train_worker,
@@ -144,7 +153,9 @@ def _launch_and_fit(root: str, shards: list[list[int]], counts: list[int], out: 
                                          use_gpu=config.gpus_per_worker > 0, resources_per_worker=_resources(config)),
             # WORKER_ENV: each step allocates its batch and activations afresh, in threads of their own.
             run_config=RunConfig(storage_path=str(out / "ray"), name="train",
-                                 worker_runtime_env={"env_vars": WORKER_ENV}),
+                                 worker_runtime_env={"env_vars": WORKER_ENV},
+                                 failure_config=FailureConfig(max_failures=max_failures),
+                                 callbacks=[_Relay(reports)]),
         )
         with TensorBoardLog(out / "tensorboard") as tensorboard:
             def report(record: dict) -> None:
@@ -153,11 +164,12 @@ def _launch_and_fit(root: str, shards: list[list[int]], counts: list[int], out: 
                     on_epoch(record)
 
             try:
-                _fit_reporting(trainer, out / "metrics.jsonl", report)
+                _fit_reporting(trainer, reports, report, notify)
             except WorkerGroupError as e:
                 raise _worker_error(e, out) from e
     finally:
         servers.kill()
+        ray.kill(reports.actor)
 
 
 def _resources(config: TrainConfig) -> dict[str, float]:
@@ -170,8 +182,6 @@ def _resources(config: TrainConfig) -> dict[str, float]:
 def _workers(num_parts: int, config: TrainConfig) -> int:
     """``config.workers``, or by default one per part, as many as the cluster's CPUs and GPUs hold;
     refused, rather than waited for forever, where the cluster has no room for them."""
-    import ray
-
     resources = ray.cluster_resources()
     needs = [(kind, each, resources.get(kind, 0.0))
              for kind, each in (("CPU", config.cpus_per_worker), ("GPU", config.gpus_per_worker)) if each > 0]
@@ -221,8 +231,30 @@ class TensorBoardLog:
             self.writer.close()
 
 
-def _fit_reporting(trainer: TorchTrainer, log: Path, on_epoch: Callable[[dict], None]) -> None:
-    """Run ``trainer.fit()`` while handing each new line of the workers' metrics log to ``on_epoch``.
+class _Relay(UserCallback):
+    """Runs in Ray Train's controller: hands each report (rank 0's epoch record) and each worker
+    failure to the driver, through a queue (``("epoch", record)`` or ``("failure", text)``)."""
+
+    def __init__(self, reports: Queue) -> None:
+        self.reports = reports
+
+    def after_report(self, run_context, metrics: list[dict], checkpoint) -> None:
+        if metrics and metrics[0]:
+            self.reports.put(("epoch", metrics[0]))
+
+    def after_exception(self, run_context, worker_exceptions: dict) -> None:
+        failed = "; ".join(f"rank {rank}: {_first_line(e)}" for rank, e in sorted(worker_exceptions.items()))
+        self.reports.put(("failure", failed))
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _fit_reporting(trainer: TorchTrainer, reports: Queue, on_epoch: Callable[[dict], None],
+                   notify: Callable[[str], None]) -> None:
+    """Run ``trainer.fit()`` while handing each epoch Ray Train reports to ``on_epoch`` and each
+    worker failure to ``notify``.
 
     ``fit`` runs in a daemon thread, so that an interrupt, which Python raises in this (the
     main) thread, reaches the caller at once: a thread pool's would make the process wait for
@@ -235,14 +267,41 @@ def _fit_reporting(trainer: TorchTrainer, log: Path, on_epoch: Callable[[dict], 
         except BaseException as e:  # handed to the main thread, which re-raises it
             fit.set_exception(e)
 
-    threading.Thread(target=run, name="gnndist-fit", daemon=True).start()
-    seen = 0
+    with _controller_polls_every(REPORT_POLL_S):
+        threading.Thread(target=run, name="gnndist-fit", daemon=True).start()
+        _relay_reports(fit, reports, on_epoch, notify)
+
+
+#: Seconds between the polls of Ray Train's controller, which takes one report from each worker a
+#: poll: at its default of 2 s, every epoch shorter than that waited out the rest in its report.
+REPORT_POLL_S = 0.25
+
+
+@contextmanager
+def _controller_polls_every(seconds: float) -> Iterator[None]:
+    """Ray Train's controller started meanwhile polls its workers every ``seconds`` (unless the
+    user set ``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S``): ``fit`` hands that variable to the controller."""
+    variable = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
+    if variable in os.environ:
+        yield
+        return
+    os.environ[variable] = str(seconds)
+    try:
+        yield
+    finally:
+        del os.environ[variable]
+
+
+def _relay_reports(fit: Future, reports: Queue, on_epoch: Callable[[dict], None],
+                   notify: Callable[[str], None]) -> None:
+    """Hand what arrives in ``reports`` on until ``fit`` is done, then raise its error, if any."""
     while True:
-        finished = fit.done()
-        lines = log.read_text().splitlines() if log.exists() else []
-        for line in lines[seen:]:
-            on_epoch(json.loads(line))
-        seen = len(lines)
+        finished = fit.done()  # every report of a finished fit is in the queue already
+        for kind, payload in reports.get_nowait_batch(reports.qsize()):
+            if kind == "epoch":
+                on_epoch(payload)
+            else:
+                notify(f"a worker failed ({payload}); Ray Train restarts the workers from the last checkpoint")
         if finished:
             fit.result()  # re-raises a failed run's error
             return
@@ -255,6 +314,5 @@ def _worker_error(error: WorkerGroupError, out: Path) -> Exception:
     on; any other error (a bug, in a model for one) as Ray Train reports it, traceback and all."""
     for rank, failure in sorted(error.worker_failures.items()):
         if isinstance(failure, USER_ERRORS):
-            first_line = str(failure).splitlines()[0] if str(failure) else type(failure).__name__
-            return RunError(f"the worker of rank {rank} stopped the run: {first_line} {resume_hint(out)}")
+            return RunError(f"the worker of rank {rank} stopped the run: {_first_line(failure)} {resume_hint(out)}")
     return error
