@@ -325,7 +325,7 @@ def _bench_graph(nodes: int, edges: int, epochs: int, rounds: int, workdir: Path
     return rows + [_best_round(same) for same in done.values()]
 
 
-# Accuracy parity: the same global batch in every run, each of k workers taking 1/k of it. Photo
+# Accuracy parity: the same global batch in every run (batch_size is global, split over the parts). Photo
 # trains at lr 0.005: at 0.01 some runs collapse early (its binary features have about 259 of 745
 # set per node) whatever the number of parts, even in one process.
 PARITY_SEEDS, PARITY_EPOCHS, PARITY_FANOUTS, PARITY_HIDDEN = (0, 1, 2), 20, (10, 10), 64
@@ -341,7 +341,7 @@ def _pyg_parity_run(graph, global_batch: int, lr: float, seed: int) -> float:
 
 def _parity(workdir: Path) -> list[dict]:
     """Per dataset: mean test accuracy over the seeds of PyG's recipe and of gnndist with 1, 2
-    and 4 parts (the global batch split over the workers), and the gaps to PyG."""
+    and 4 parts (the global batch split over the parts), and the gaps to PyG."""
     from gnndist.api import partition
     from gnndist.train.trainer import train
 
@@ -356,7 +356,7 @@ def _parity(workdir: Path) -> list[dict]:
                 train(None, root, config=TrainConfig(model="sage", hidden=PARITY_HIDDEN, epochs=PARITY_EPOCHS,
                                                      eval_every=PARITY_EPOCHS, checkpoint_every=PARITY_EPOCHS,
                                                      seed=seed, cpus_per_worker=THREADS / parts, lr=lr),
-                      sampler=SamplerConfig(fanouts=PARITY_FANOUTS, batch_size=global_batch // parts, seed=seed,
+                      sampler=SamplerConfig(fanouts=PARITY_FANOUTS, batch_size=global_batch, seed=seed,
                                             same_node_reads=True),
                       out_dir=workdir / f"run-{name}-{parts}-{seed}").test_acc
                 for seed in PARITY_SEEDS]
@@ -442,9 +442,10 @@ def main() -> None:
             "benchmark": "train_parity", "model": "sage", "hidden": PARITY_HIDDEN, "fanouts": list(PARITY_FANOUTS),
             "epochs": PARITY_EPOCHS, "seeds": list(PARITY_SEEDS), "dropout": TRAIN.dropout,
             "weight_decay": TRAIN.weight_decay, "results": rows,
-            "note": "gnndist with k parts trains k workers on global_batch / k seeds each, so every run makes the "
-                    "same optimizer steps; the workers read the other parts from their files (same_node_reads: "
-                    "the same batches as server calls). PyG: NeighborLoader over the whole graph, stock GraphSAGE, "
+            "note": "gnndist with k parts trains k workers on one global batch a step, each part giving it a share "
+                    "in proportion to its training seeds, so every run makes the same optimizer steps; the "
+                    "workers read the other parts from their files (same_node_reads: the same batches as server "
+                    "calls). PyG: NeighborLoader over the whole graph, stock GraphSAGE, "
                     "one process. lr per dataset (Photo 0.005: at 0.01 some runs collapse early, see "
                     "PARITY_DATASETS in scripts/bench_train.py). Test accuracy over every test node, sampled with "
                     "the training fanouts."})

@@ -305,8 +305,10 @@ def train_worker(cfg: dict) -> None:
         record["eval_s"] = round(time.perf_counter() - eval_start, 4)
         saved = (epoch + 1) % config.checkpoint_every == 0 or last
         if worker.rank == 0:
+            started = time.perf_counter()
             if saved:
                 checkpoint.save(out_dir, epoch, worker.model, worker.optimizer, cfg["partition_sha"], worker.shards)
+            record["checkpoint_s"] = round(time.perf_counter() - started, 4)
             with open(out_dir / METRICS_FILE, "a") as f:
                 f.write(json.dumps(record) + "\n")
         _report(worker, record, saved)

@@ -23,15 +23,17 @@ def _epochs_done(notes: list) -> int:
     return sum(1 for kind, _ in notes if kind == "epoch")
 
 
-def _kill_after(epochs: int, notes: list, name: str, killed: list) -> None:
-    """Once ``epochs`` epochs are reported, ``kill -9`` one process named ``name`` that this run
-    started (not one of the session's shared servers)."""
-    started = time.time()
+def _processes(name: str) -> list[psutil.Process]:
+    return [p for p in psutil.Process().children(recursive=True) if name in _title(p)]
+
+
+def _kill_after(epochs: int, notes: list, name: str, others: set[int], killed: list) -> None:
+    """Once ``epochs`` epochs are reported, ``kill -9`` one process named ``name`` that is not in
+    ``others`` (the pids of the session's shared servers)."""
     deadline = time.monotonic() + WAIT_S
     while _epochs_done(notes) < epochs and time.monotonic() < deadline:
         time.sleep(0.05)
-    victims = sorted((p for p in psutil.Process().children(recursive=True)
-                      if name in _title(p) and p.create_time() >= started), key=lambda p: p.pid)
+    victims = sorted((p for p in _processes(name) if p.pid not in others), key=lambda p: p.pid)
     if victims:
         killed.append(_title(victims[-1]))
         victims[-1].kill()
@@ -49,7 +51,8 @@ def _title(process: psutil.Process) -> str:
 def test_a_run_recovers_from_a_killed_process_and_ends_as_if_uninterrupted(cora_run, tmp_path, name):
     notes, killed = [], []
     # The shared run's first checkpoint is epoch 4: killed in epoch 7, the run goes on from there.
-    threading.Thread(target=_kill_after, args=(7, notes, name, killed), daemon=True).start()
+    others = {p.pid for p in _processes(name)}  # Ray names a process after the actor it hosts
+    threading.Thread(target=_kill_after, args=(7, notes, name, others, killed), daemon=True).start()
     result = train(None, cora_run.parts, config=replace(cora_run.config, max_failures=2), sampler=cora_run.sampler,
                    out_dir=tmp_path / "run", hooks=[SaveParameters(tmp_path / "params")],
                    on_epoch=lambda record: notes.append(("epoch", record["epoch"])))
