@@ -83,6 +83,7 @@ _TRAIN_FLAGS = {
     "eval_every": (TrainConfig, "eval_every"), "seed": (TrainConfig, "seed"),
     "checkpoint_every": (TrainConfig, "checkpoint_every"), "cpus_per_worker": (TrainConfig, "cpus_per_worker"),
     "gpus_per_worker": (TrainConfig, "gpus_per_worker"), "workers": (TrainConfig, "workers"),
+    "min_workers": (TrainConfig, "min_workers"),
     "max_failures": (TrainConfig, "max_failures"),
     "worker_weights": (TrainConfig, "worker_weights"),
     "fanouts": (SamplerConfig, "fanouts"), "batch_size": (SamplerConfig, "batch_size"),
@@ -100,6 +101,16 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 15,10,5, got {text!r}") from None
 
 
+def _worker_range(text: str) -> tuple[int | None, int]:
+    """``N`` or ``MIN-MAX``: ``(min_workers, workers)``."""
+    low, _, high = text.partition("-")
+    try:
+        return (int(low), int(high)) if high else (None, int(low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of workers like 4, or a range like 2-4, "
+                                         f"got {text!r}") from None
+
+
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a GNN with data-parallel workers, each holding a shard of parts",
                        description="With no arguments: GraphSAGE on the bundled Cora, 2 parts, 2 workers.")
@@ -108,9 +119,10 @@ def _add_train(sub) -> None:
     p.add_argument("--dataset", help="dataset to partition when --partitions is not given (default cora)")
     p.add_argument("--num-classes", type=int, help=_NUM_CLASSES_HELP)
     p.add_argument("--parts", type=int, help="parts when partitioning here (default 2)")
-    p.add_argument("--workers", type=int,
+    p.add_argument("--workers", type=_worker_range, dest="worker_range",
                    help="data-parallel workers, each training a shard of parts (default: one per part, as many "
-                        "as the cluster has room for); the result does not depend on it")
+                        "as the cluster has room for), or MIN-MAX for an elastic run that shrinks when a node "
+                        "leaves and grows back; the result does not depend on it")
     p.add_argument("--worker-weights", type=_floats,
                    help="each worker's capacity, e.g. 1,3: shards get training seeds in proportion")
     p.add_argument("--method", choices=PARTITION_METHODS, help="partitioner when partitioning here")
@@ -224,6 +236,7 @@ def _run_train(args, console) -> int:
     from gnndist.train.report import epoch_line, phase_table, plot_history
     from gnndist.train.trainer import train
 
+    args.min_workers, args.workers = args.worker_range or (None, None)
     source, part_config, sampler, config = _configs(
         args, _TRAIN_FLAGS, (SourceConfig, PartitionConfig, SamplerConfig, TrainConfig))
     reporter = QuietReporter() if args.quiet else RichReporter(console)

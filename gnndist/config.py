@@ -187,7 +187,11 @@ class TrainConfig:
     """Synchronized data-parallel training: each worker trains a shard of parts.
 
     ``workers``: how many workers (default: one per part, as many as the cluster has room for);
-    between 1 and the number of parts. ``worker_weights``: each worker's capacity (e.g. its GPU's
+    between 1 and the number of parts. ``min_workers``: make the run elastic: Ray Train runs it
+    with between ``min_workers`` and ``workers`` workers, as the cluster has room for, going on
+    from the last checkpoint with fewer when a node leaves and checking every
+    ``rescale_check_s`` seconds whether it can grow again; the trajectory stays the same.
+    ``worker_weights``: each worker's capacity (e.g. its GPU's
     speed), one positive number per worker: shards are then balanced so that each worker's share
     of the training seeds is closest to its share of the capacity (default: equal).
     ``max_failures``: how many failures the run recovers from by itself: a worker that dies or
@@ -224,6 +228,8 @@ class TrainConfig:
     gpus_per_worker: float = 0.0
     verify_partitions: bool = True
     workers: int | None = None
+    min_workers: int | None = None
+    rescale_check_s: float = 30.0
     worker_weights: tuple[float, ...] | None = None
     max_failures: int | None = None
 
@@ -239,6 +245,13 @@ class TrainConfig:
             raise ConfigError(f"train.max_failures must be 0 or more, got {self.max_failures}")
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"train.workers must be positive, got {self.workers}")
+        if self.min_workers is not None and not 1 <= self.min_workers <= (self.workers or self.min_workers):
+            raise ConfigError(f"train.min_workers must be between 1 and train.workers ({self.workers}), got "
+                              f"{self.min_workers}")
+        if self.min_workers is not None and self.workers is None:
+            raise ConfigError("train.min_workers needs train.workers, the most workers (e.g. --workers 2-4)")
+        if not self.rescale_check_s > 0:
+            raise ConfigError(f"train.rescale_check_s must be positive, got {self.rescale_check_s}")
         if self.model not in MODELS:
             raise ConfigError(f"train.model {self.model!r} is unknown: choose one of {MODELS}")
         for name in ("hidden", "epochs", "eval_every", "checkpoint_every"):

@@ -14,3 +14,27 @@ def test_gpus_per_worker_must_be_whole_gpus_for_nccl(gpus):
 @pytest.mark.parametrize("gpus", [0, 1, 2.0])
 def test_whole_gpus_per_worker_are_accepted(gpus):
     assert TrainConfig(gpus_per_worker=gpus).gpus_per_worker == gpus
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"workers": 0}, "train.workers must be positive"),
+    ({"workers": 2, "min_workers": 3}, "between 1 and train.workers"),
+    ({"min_workers": 1}, "needs train.workers"),
+    ({"workers": 2, "worker_weights": (1, 2, 3)}, "3 numbers for 2 workers"),
+    ({"worker_weights": (1, -1)}, "must be positive numbers"),
+    ({"max_failures": -1}, "0 or more"),
+    ({"rescale_check_s": 0}, "must be positive"),
+])
+def test_worker_settings_are_checked(changes, message):
+    with pytest.raises(ConfigError, match=message):
+        TrainConfig(**changes)
+
+
+def test_the_workers_flag_takes_a_count_or_an_elastic_range():
+    from gnndist.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["train", "--workers", "4"]).worker_range == (None, 4)
+    assert parser.parse_args(["train", "--workers", "2-4"]).worker_range == (2, 4)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--workers", "two"])

@@ -30,7 +30,7 @@ from gnndist.config import SamplerConfig
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.csc import merge_segments
 from gnndist.partition.format import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, PartArrays, load_part, read_manifest
-from gnndist.runtime.partition_server import ServerGroup
+from gnndist.runtime.partition_server import RemoteError, ServerGroup
 from gnndist.runtime.rows import copy_rows
 from gnndist.runtime.shm import ReplyBuffer, fetch_layout, sample_layout, shm_available
 from gnndist.sampling import sample_khop, sample_neighbors
@@ -48,10 +48,6 @@ from gnndist.sampling.neighbor import SampledSubgraph
 SPLITS = {"train": SPLIT_TRAIN, "val": SPLIT_VAL, "test": SPLIT_TEST}
 
 
-class RemoteError(RuntimeError):
-    """A partition server died, failed or did not answer in time; the message names it."""
-
-
 @dataclass
 class _Traffic:
     requests: int = 0
@@ -61,6 +57,15 @@ class _Traffic:
     # the bytes of the feature rows and labels read there.
     same_node_ids: int = 0
     same_node_bytes: int = 0
+
+
+class ServerLost(Exception):
+    """Partition servers (of ``parts``) died during a call; Ray may be restarting them."""
+
+    def __init__(self, parts: list[int], cause: Exception) -> None:
+        super().__init__(f"partition servers of parts {parts} died")
+        self.parts = parts
+        self.cause = cause
 
 
 class PartView:
@@ -186,7 +191,9 @@ class PartView:
     # ----------------------------------------------------------------------------- remote calls
 
     def _get(self, calls: dict[int, ray.ObjectRef]) -> dict[int, object]:
-        """Wait for one call per owner part, all in parallel, within the timeout."""
+        """Wait for one call per owner part, all in parallel, within the timeout. A server that
+        died is :class:`ServerLost` (its part in ``lost``), to be called again once Ray has
+        restarted it."""
         try:
             results = ray.get(list(calls.values()), timeout=self.timeout_s)
         except GetTimeoutError:
@@ -195,19 +202,53 @@ class PartView:
                               f"server(s) {pending}; check that they are alive (`ray list actors`) or raise "
                               "sampler.timeout_s") from None
         except RayActorError as e:
-            dead = ", ".join(f"part {q} ({self.servers.name(q)})" for q in calls)
-            raise RemoteError(f"part {self.part}: a partition server among {dead} died or is unreachable; "
-                              f"restart the job to relaunch the servers. Ray said: {e}") from None
+            lost = []
+            for q, ref in calls.items():  # which of them: each answer is there or failed by now
+                try:
+                    ray.get(ref, timeout=self.timeout_s)
+                except (RayActorError, GetTimeoutError):
+                    lost.append(q)
+            raise ServerLost(lost, e) from None
         self.traffic.requests += len(calls)
         return dict(zip(calls, results, strict=True))
+
+    def _lost(self, error: ServerLost, attempt: int) -> None:
+        """Get ready to call again the servers ``error`` lost, or raise :class:`RemoteError` when
+        the run does not restart servers (``ServerGroup.max_restarts``) or they failed as often.
+        Each is found again by name: Ray restarted it (the same actor), or the driver started it
+        anew where its node left the cluster (``ServerGroup.relaunch_lost``). Either way it knows
+        none of this view's reply buffers (and their files are unlinked once opened): those get
+        new ones."""
+        if attempt >= self.servers.max_restarts:
+            dead = ", ".join(f"part {q} ({self.servers.name(q)})" for q in error.parts)
+            raise RemoteError(f"part {self.part}: a partition server among {dead} died or is unreachable; "
+                              f"restart the job to relaunch the servers. Ray said: {error.cause}") from None
+        time.sleep(min(2.0, 0.5 * (attempt + 1)))  # the driver looks for lost servers every second
+        found = self.servers.reattached(self.timeout_s)
+        for q in error.parts:
+            self.servers.handles[q] = found.handles[q]
+            if q in self.replies:
+                self.replies[q] = ReplyBuffer()
 
     def _call(self, held: ExitStack, requests: dict[int, np.ndarray], method: str, layout: Callable | None,
               *args) -> dict[int, list[np.ndarray]]:
         """Call ``method(ids, *args)`` of each owner part ``q`` in ``requests`` (``q -> ids``),
         all in parallel, and return their replies' arrays. An owner on this node with a reply
         buffer gets ``method_into`` instead, its messages laid out by ``layout(n)`` (if it
-        ``fits``); its reply arrays are views of the buffer, which stays locked
-        in ``held``."""
+        ``fits``); its reply arrays are views of the buffer, which stays locked in ``held``.
+        Where a server died and Ray restarts it (``ServerGroup.max_restarts``), the call is made
+        again once it is back: the same arguments give the same reply, so training goes on as if
+        nothing happened."""
+        attempt = 0
+        while True:
+            try:
+                return self._call_once(held, requests, method, layout, *args)
+            except ServerLost as lost:
+                self._lost(lost, attempt)
+                attempt += 1
+
+    def _call_once(self, held: ExitStack, requests: dict[int, np.ndarray], method: str, layout: Callable | None,
+                   *args) -> dict[int, list[np.ndarray]]:
         calls, layouts = {}, {}
         try:
             for q, ids_q in sorted(requests.items()):  # buffers are always locked in one order

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import ray
-from ray.exceptions import RayTaskError
+from ray.exceptions import RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gnndist.partition.book import PartitionBook
@@ -18,6 +18,10 @@ from gnndist.runtime.memory import WORKER_ENV
 from gnndist.runtime.rows import copy_rows
 from gnndist.runtime.shm import ReplyMaps, fetch_layout, sample_layout
 from gnndist.sampling import sample_neighbors
+
+
+class RemoteError(RuntimeError):
+    """A partition server died, failed or did not answer in time; the message names it."""
 
 
 def server_name(group: str, part: int) -> str:
@@ -109,6 +113,10 @@ class PartitionServer:
         neighbors_out[:neighbors.size] = neighbors
         return int(neighbors.size)
 
+    def node(self) -> str:
+        """The Ray node this server runs on."""
+        return ray.get_runtime_context().get_node_id()
+
     def stats(self) -> dict:
         """Requests, ids and bytes served so far."""
         return {"part": self.part, **self._counters}
@@ -122,6 +130,9 @@ class ServerGroup:
     group: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     handles: list = field(default_factory=list)
     nodes: list[str] = field(default_factory=list)  # the Ray node id each part's server runs on
+    max_restarts: int = 0  # how often Ray restarts a server that dies (the same handle then reaches it)
+    verify: bool = True
+    num_cpus: float = 0.0
 
     def name(self, part: int) -> str:
         return server_name(self.group, part)
@@ -136,6 +147,69 @@ class ServerGroup:
     def kill(self) -> None:
         for handle in self.handles:
             ray.kill(handle)
+
+    def launch(self, part: int, node: str | None) -> None:
+        """Start the server of ``part`` on ``node`` (``None``: where Ray likes), under its name."""
+        where = NodeAffinitySchedulingStrategy(node, soft=False) if node else "DEFAULT"
+        # WORKER_ENV: every reply allocates its arrays afresh, and reuses the memory of the last.
+        handle = (ray.remote(PartitionServer)
+                  .options(name=self.name(part), num_cpus=self.num_cpus, scheduling_strategy=where,
+                           max_restarts=self.max_restarts, runtime_env={"env_vars": WORKER_ENV})
+                  .remote(self.root, part, self.name(part), self.verify))
+        if part < len(self.handles):
+            self.handles[part] = handle
+        else:
+            self.handles.append(handle)
+
+    def relaunch_lost(self, timeout_s: float = 1.0) -> list[int]:
+        """Start again the servers that are gone for good (Ray restarts them no more, or their
+        node left the cluster, where a server bound to it waits forever), on the alive node with
+        the fewest servers; the parts relaunched. Workers find them by name
+        (:meth:`reattached`)."""
+        pings = {h.stats.remote(): part for part, h in enumerate(self.handles)}
+        ready, pending = ray.wait(list(pings), num_returns=len(pings), timeout=timeout_s)
+        alive_nodes = {n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0}
+        lost = [pings[ref] for ref in pending if self.nodes[pings[ref]] not in alive_nodes]
+        for ref in ready:
+            try:
+                ray.get(ref)
+            except RayActorError:
+                lost.append(pings[ref])
+        for part in sorted(lost):
+            ray.kill(self.handles[part], no_restart=True)
+            load = {node: sum(n == node for n in self.nodes) for node in alive_nodes}
+            self.nodes[part] = min(sorted(load), key=load.get) if load else None
+            self._relaunch(part)
+        return sorted(lost)
+
+    def _relaunch(self, part: int, attempts: int = 50) -> None:
+        """:meth:`launch` once Ray has released the dead server's name."""
+        for _ in range(attempts):
+            try:
+                self.launch(part, self.nodes[part])
+                return
+            except ValueError:  # the name is still taken: the kill takes a moment
+                time.sleep(0.1)
+        raise RuntimeError(f"partition server {self.name(part)} could not be started again: its name stays taken")
+
+    def reattached(self, timeout_s: float) -> ServerGroup:
+        """This group with fresh handles, found by name: in a worker Ray Train started after the
+        driver launched the group, some servers may have been started again since (elsewhere)."""
+        deadline = time.monotonic() + timeout_s
+        handles = [_find(self.name(part), deadline) for part in range(self.num_parts)]
+        nodes = ray.get([h.node.remote() for h in handles], timeout=max(deadline - time.monotonic(), 1.0))
+        return ServerGroup(self.root, self.group, handles, nodes, self.max_restarts, self.verify, self.num_cpus)
+
+
+def _find(name: str, deadline: float):
+    """The live actor named ``name``, waiting until ``deadline`` for one to appear."""
+    while True:
+        try:
+            return ray.get_actor(name)
+        except ValueError:
+            if time.monotonic() > deadline:
+                raise RemoteError(f"no partition server named {name} is running") from None
+            time.sleep(0.2)
 
 
 #: The slowest rate, in bytes a second, at which the servers are expected to read and hash their
@@ -165,19 +239,14 @@ def launch_servers(root: str | Path, *, verify: bool = True, timeout_s: float = 
     """
     root = str(Path(root).resolve())
     manifest = read_manifest(root)  # fail fast, in the caller, on a bad directory
-    actor = ray.remote(PartitionServer)
-    group = ServerGroup(root)
+    group = ServerGroup(root, max_restarts=max_restarts, verify=verify, num_cpus=num_cpus)
     # Round-robin over the nodes: Ray's "SPREAD" does not spread actors that reserve no CPU, and
     # a soft affinity falls back to the head node while the others' worker pools start. A node
     # that dies before its server starts ends in the start timeout below, naming the server.
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0)
     groups = list(range(manifest["num_parts"])) if groups is None else groups
     for part in range(manifest["num_parts"]):
-        where = NodeAffinitySchedulingStrategy(nodes[groups[part] % len(nodes)], soft=False) if nodes else "DEFAULT"
-        # WORKER_ENV: every reply allocates its arrays afresh, and reuses the memory of the last.
-        group.handles.append(actor.options(name=group.name(part), num_cpus=num_cpus, scheduling_strategy=where,
-                                           max_restarts=max_restarts, runtime_env={"env_vars": WORKER_ENV})
-                             .remote(root, part, group.name(part), verify))
+        group.launch(part, nodes[groups[part] % len(nodes)] if nodes else None)
     hashed = sum(meta["bytes"] for entry in manifest["parts"] for meta in entry["files"].values()) if verify else 0
     try:
         started = _await_started(group, timeout_s + hashed / VERIFY_BYTES_PER_S)

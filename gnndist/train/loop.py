@@ -36,12 +36,13 @@ from gnndist import streams
 from gnndist.config import SamplerConfig, TrainConfig
 from gnndist.partition.format import load_part, read_manifest
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView, prefetched
+from gnndist.runtime.partition_server import ServerGroup
 from gnndist.sampling.batch import MiniBatch
 from gnndist.train import checkpoint
 from gnndist.train.hooks import Hooks
 from gnndist.train.metrics import Metric
 from gnndist.train.rundir import METRICS_FILE, keep_metrics_up_to
-from gnndist.train.schedule import Schedule
+from gnndist.train.schedule import Schedule, assign_shards
 from gnndist.train.step import all_reduce_gradients, all_reduce_sum, forward, trims_layers
 
 PHASES = ("sample", "fetch", "wait", "forward_backward", "allreduce")
@@ -88,6 +89,7 @@ class Worker:
     metrics: dict[str, Metric]
     hooks: list[Hooks]
     trim: bool
+    workers_changed: dict | None = None  # how the worker count changed since the checkpoint started from
     epoch: int = 0
     step: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
@@ -97,7 +99,7 @@ class Worker:
             getattr(h, hook)(self, *args)
 
 
-def _open_shard(root: str, parts: list[int], servers, sampler: SamplerConfig) -> list[PartView]:
+def _open_shard(root: str, parts: list[int], servers: ServerGroup, sampler: SamplerConfig) -> list[PartView]:
     """Views of ``parts``, each reading the others straight from this process's arrays."""
     manifest = read_manifest(root)
     held = {p: load_part(root, p, manifest=manifest) for p in parts}
@@ -112,38 +114,60 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     # run beside them, and more threads than reserved cores would take them from other workers.
     torch.set_num_threads(max(1, int(config.cpus_per_worker)))
     rank, world = dist.get_rank(), dist.get_world_size()
-    nodes = [None] * world
-    dist.all_gather_object(nodes, ray.get_runtime_context().get_node_id())
-    shards: list[list[int]] = cfg["shards"]
-    shard_of = place_shards(nodes, [cfg["server_nodes"][shard[0]] for shard in shards])
-    parts = shards[shard_of[rank]]
-    out_dir = Path(cfg["out_dir"])
-    if rank == 0:
-        (out_dir / "placement.json").write_text(json.dumps(
-            [{"rank": r, "parts": shards[s], "worker_node": nodes[r],
-              "server_nodes": [cfg["server_nodes"][p] for p in shards[s]]} for r, s in enumerate(shard_of)],
-            indent=1))
-    views = _open_shard(cfg["root"], parts, cfg["servers"], sampler)
+    shards, parts, servers = _place(cfg, rank, world)
+    views = _open_shard(cfg["root"], parts, servers, sampler)
     loaders = [DistributedNeighborLoader(view, view.seeds("train"), sampler) for view in views]
     torch.manual_seed(config.seed)  # the same initial parameters everywhere
     model = ray.train.torch.prepare_model(cfg["model_factory"](), parallel_strategy=None)  # on its device
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    start, restarted = 0, _restart_epoch()
-    resume_epoch = cfg["resume_epoch"] if restarted is None else restarted
-    if restarted is not None and rank == 0:
-        # A worker failed and Ray Train restarted the group: the epochs after the checkpoint run again.
-        keep_metrics_up_to(out_dir / METRICS_FILE, restarted)
-    if resume_epoch is not None:
-        state = checkpoint.load(out_dir, resume_epoch, cfg["partition_sha"])
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start = state["epoch"] + 1
+    start, changed = _restore(cfg, model, optimizer, rank, world)
     worker = Worker(rank=rank, world=world, parts=parts, shards=shards, views=views, loaders=loaders,
                     schedule=Schedule(tuple(cfg["train_counts"]), sampler.batch_size, sampler.drop_last),
                     model=model, optimizer=optimizer, device=ray.train.torch.get_device(), config=config,
                     sampler=sampler, loss_fn=cfg["loss_fn"] or F.cross_entropy, metrics=cfg["metrics"],
-                    hooks=list(cfg["hooks"]), trim=trims_layers(model))
+                    hooks=list(cfg["hooks"]), trim=trims_layers(model), workers_changed=changed)
     return worker, start
+
+
+def _place(cfg: dict, rank: int, world: int) -> tuple[list[list[int]], list[int], ServerGroup]:
+    """The shards for ``world`` workers, this rank's parts (a shard whose servers share its node
+    where one does) and the partition servers; rank 0 writes ``placement.json``."""
+    config: TrainConfig = cfg["train"]
+    nodes = [None] * world
+    dist.all_gather_object(nodes, ray.get_runtime_context().get_node_id())
+    # As many shards as there are workers now: with an elastic worker count, Ray Train may have
+    # started fewer (or more) than the driver planned for.
+    weights = config.worker_weights if config.worker_weights and len(config.worker_weights) == world else None
+    shards = assign_shards(cfg["train_counts"], world, weights)
+    # Found by name: a server may have been started again elsewhere since the driver launched it.
+    servers = cfg["servers"].reattached(cfg["sampler"].timeout_s)
+    shard_of = place_shards(nodes, [servers.nodes[shard[0]] for shard in shards])
+    if rank == 0:
+        (Path(cfg["out_dir"]) / "placement.json").write_text(json.dumps(
+            [{"rank": r, "parts": shards[s], "worker_node": nodes[r],
+              "server_nodes": [servers.nodes[p] for p in shards[s]]} for r, s in enumerate(shard_of)], indent=1))
+    return shards, shards[shard_of[rank]], servers
+
+
+def _restore(cfg: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rank: int,
+             world: int) -> tuple[int, dict | None]:
+    """Load the checkpoint this start goes on from, if any: the one Ray Train restarts the workers
+    from after a failure, else the one ``--resume`` asked for. The epoch to start at, and how the
+    number of workers changed since that checkpoint (``None``: it did not)."""
+    out_dir = Path(cfg["out_dir"])
+    restarted = _restart_epoch()
+    epoch = cfg["resume_epoch"] if restarted is None else restarted
+    if rank == 0:  # the epochs after the checkpoint are trained (and recorded) again
+        keep_metrics_up_to(out_dir / METRICS_FILE, epoch)
+    if epoch is None:
+        return 0, None
+    state = checkpoint.load(out_dir, epoch, cfg["partition_sha"])
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    before = len(state["shards"])
+    changed = None if before == world else {
+        "from": before, "to": world, "reason": "restarted by Ray Train" if restarted is not None else "resumed"}
+    return state["epoch"] + 1, changed
 
 
 #: The file of the checkpoints reported to Ray Train: a pointer to gnndist's own (``checkpoint.py``).
@@ -286,7 +310,7 @@ def _train_epoch(worker: Worker, batches: Iterator[list[MiniBatch | None]]) -> d
 
 
 def train_worker(cfg: dict) -> None:
-    """Ray Train entry point. ``cfg``: root, servers, server_nodes, shards, train_counts, sampler,
+    """Ray Train entry point. ``cfg``: root, servers, train_counts, sampler,
     train, model_factory, loss_fn, metrics, hooks, out_dir, partition_sha, resume_epoch (the
     checkpoint to go on from, or None)."""
     worker, start = _setup(cfg)
@@ -296,6 +320,8 @@ def train_worker(cfg: dict) -> None:
         worker.epoch = epoch
         worker.call("before_epoch")
         record = _train_epoch(worker, batches)
+        if worker.workers_changed is not None:  # the first epoch after a change records it
+            record["workers_changed"], worker.workers_changed = worker.workers_changed, None
         eval_start = time.perf_counter()
         last = epoch + 1 == config.epochs
         if (epoch + 1) % config.eval_every == 0 or last:

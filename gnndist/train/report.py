@@ -19,6 +19,9 @@ def epoch_line(record: dict, epochs: int) -> str:
     split = ", ".join(f"{p} {phases[p]:.2f}" for p in PHASES)
     line = (f"epoch {record['epoch'] + 1}/{epochs}: loss {record['loss']:.4f}{scores} | "
             f"{record['epoch_s']:.2f} s ({split})")
+    if "workers_changed" in record:
+        change = record["workers_changed"]
+        line = f"workers {change['from']} -> {change['to']} ({change['reason']}) | " + line
     workers = record.get("workers", [])
     if len(workers) > 1:
         slow, fast = min(workers, key=_rate), max(workers, key=_rate)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
 from contextlib import contextmanager
@@ -21,9 +22,8 @@ from gnndist.config import ConfigError, SamplerConfig, TrainConfig, to_dict
 from gnndist.graph import GraphError
 from gnndist.partition.format import PartitionFormatError, read_manifest
 from gnndist.runtime.cluster import init_ray, shutdown_ray
-from gnndist.runtime.loader import RemoteError
 from gnndist.runtime.memory import WORKER_ENV
-from gnndist.runtime.partition_server import launch_servers
+from gnndist.runtime.partition_server import RemoteError, ServerGroup, launch_servers
 from gnndist.train import rundir
 from gnndist.train.checkpoint import CheckpointError, partition_sha
 from gnndist.train.hooks import Hooks
@@ -144,13 +144,15 @@ def _launch_and_fit(root: str, shards: list[list[int]], counts: list[int], out: 
             train_worker,
             # The rendezvous on loopback when the run is on this machine alone (process_group.py).
             torch_config=LoopbackTorchConfig(),
-            train_loop_config={"root": root, "servers": servers, "server_nodes": servers.nodes, "shards": shards,
-                               "train_counts": counts, "sampler": sampler, "train": config, "out_dir": str(out),
+            train_loop_config={"root": root, "servers": servers, "train_counts": counts, "sampler": sampler,
+                               "train": config, "out_dir": str(out),
                                "partition_sha": partition_sha(root), **train_loop_config},
             # SPREAD: on a cluster, one worker per node where it can, beside its shard's servers.
             # use_gpu makes Ray Train pick NCCL (gloo otherwise) and give each worker its GPU.
-            scaling_config=ScalingConfig(num_workers=len(shards), placement_strategy="SPREAD",
-                                         use_gpu=config.gpus_per_worker > 0, resources_per_worker=_resources(config)),
+            scaling_config=ScalingConfig(num_workers=(config.min_workers, len(shards)) if config.min_workers
+                                         else len(shards), elastic_resize_monitor_interval_s=config.rescale_check_s,
+                                         placement_strategy="SPREAD", use_gpu=config.gpus_per_worker > 0,
+                                         resources_per_worker=_resources(config)),
             # WORKER_ENV: each step allocates its batch and activations afresh, in threads of their own.
             run_config=RunConfig(storage_path=str(out / "ray"), name="train",
                                  worker_runtime_env={"env_vars": WORKER_ENV},
@@ -164,7 +166,7 @@ def _launch_and_fit(root: str, shards: list[list[int]], counts: list[int], out: 
                     on_epoch(record)
 
             try:
-                _fit_reporting(trainer, reports, report, notify)
+                _fit_reporting(trainer, reports, report, notify, servers if max_failures else None)
             except WorkerGroupError as e:
                 raise _worker_error(e, out) from e
     finally:
@@ -186,7 +188,8 @@ def _workers(num_parts: int, config: TrainConfig) -> int:
     needs = [(kind, each, resources.get(kind, 0.0))
              for kind, each in (("CPU", config.cpus_per_worker), ("GPU", config.gpus_per_worker)) if each > 0]
     room = min(int(have // each) for _, each, have in needs)
-    workers = config.workers or min(num_parts, max(room, 1))
+    # An elastic run needs room for its fewest; it grows to the most as the cluster has room.
+    workers = config.min_workers or config.workers or min(num_parts, max(room, 1))
     for kind, each, have in needs:
         if workers * each > have:
             fix = (f"lower train.{kind.lower()}s_per_worker (e.g. {have / workers:g})" if have
@@ -194,7 +197,7 @@ def _workers(num_parts: int, config: TrainConfig) -> int:
             counted = f"{workers} worker{'s' * (workers != 1)} x {each:g} {kind}s"
             raise ConfigError(f"{counted} need {workers * each:g} {kind}s but the Ray cluster has {have:g}: {fix}, "
                               "use fewer workers (--workers), or add nodes")
-    return workers
+    return config.workers or workers
 
 
 class TensorBoardLog:
@@ -216,10 +219,11 @@ class TensorBoardLog:
                 for phase, seconds in value.items():
                     self.writer.add_scalar(f"phase_s/{phase}", seconds, record["epoch"])
             elif key == "workers":
+                self.writer.add_scalar("workers", len(value), record["epoch"])
                 for worker in value:
                     self.writer.add_scalar(f"seeds_per_s/rank_{worker['rank']}", worker["seeds_per_s"],
                                            record["epoch"])
-            elif key != "epoch":
+            elif key not in ("epoch", "workers_changed"):
                 self.writer.add_scalar(key, value, record["epoch"])
         self.writer.flush()
 
@@ -252,9 +256,10 @@ def _first_line(error: BaseException) -> str:
 
 
 def _fit_reporting(trainer: TorchTrainer, reports: Queue, on_epoch: Callable[[dict], None],
-                   notify: Callable[[str], None]) -> None:
+                   notify: Callable[[str], None], servers: ServerGroup | None) -> None:
     """Run ``trainer.fit()`` while handing each epoch Ray Train reports to ``on_epoch`` and each
-    worker failure to ``notify``.
+    worker failure to ``notify``, and starting again every one of ``servers`` (``None``: none)
+    lost for good.
 
     ``fit`` runs in a daemon thread, so that an interrupt, which Python raises in this (the
     main) thread, reaches the caller at once: a thread pool's would make the process wait for
@@ -269,8 +274,11 @@ def _fit_reporting(trainer: TorchTrainer, reports: Queue, on_epoch: Callable[[di
 
     with _controller_polls_every(REPORT_POLL_S):
         threading.Thread(target=run, name="gnndist-fit", daemon=True).start()
-        _relay_reports(fit, reports, on_epoch, notify)
+        _relay_reports(fit, reports, on_epoch, notify, servers)
 
+
+#: Seconds between the driver's checks for partition servers lost with their node.
+SERVER_CHECK_S = 1.0
 
 #: Seconds between the polls of Ray Train's controller, which takes one report from each worker a
 #: poll: at its default of 2 s, every epoch shorter than that waited out the rest in its report.
@@ -292,9 +300,11 @@ def _controller_polls_every(seconds: float) -> Iterator[None]:
         del os.environ[variable]
 
 
-def _relay_reports(fit: Future, reports: Queue, on_epoch: Callable[[dict], None],
-                   notify: Callable[[str], None]) -> None:
-    """Hand what arrives in ``reports`` on until ``fit`` is done, then raise its error, if any."""
+def _relay_reports(fit: Future, reports: Queue, on_epoch: Callable[[dict], None], notify: Callable[[str], None],
+                   servers: ServerGroup | None) -> None:
+    """Hand what arrives in ``reports`` on, and look after ``servers``, until ``fit`` is done,
+    then raise its error, if any."""
+    checked = time.monotonic()
     while True:
         finished = fit.done()  # every report of a finished fit is in the queue already
         for kind, payload in reports.get_nowait_batch(reports.qsize()):
@@ -305,6 +315,11 @@ def _relay_reports(fit: Future, reports: Queue, on_epoch: Callable[[dict], None]
         if finished:
             fit.result()  # re-raises a failed run's error
             return
+        if servers is not None and time.monotonic() - checked > SERVER_CHECK_S:
+            checked = time.monotonic()
+            for part in servers.relaunch_lost(timeout_s=0.2):
+                notify(f"the partition server of part {part} was lost with its node; started again on "
+                       f"node {servers.nodes[part]}")
         wait([fit], timeout=0.2)
 
 

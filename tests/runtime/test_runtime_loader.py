@@ -9,8 +9,8 @@ import pytest
 import ray
 
 from gnndist.config import SamplerConfig
-from gnndist.runtime.loader import DistributedNeighborLoader, PartView, RemoteError
-from gnndist.runtime.partition_server import launch_servers
+from gnndist.runtime.loader import DistributedNeighborLoader, PartView
+from gnndist.runtime.partition_server import RemoteError, launch_servers
 from gnndist.runtime.shm import (
     PREFIX,
     SHM_DIR,
@@ -183,6 +183,27 @@ def test_same_node_reads_give_the_same_batches_without_calling_the_servers(parti
     # rows this node reads from its own files are not cached
     cached = _loader(root, servers, 0, same_node_reads=True, cache_fraction=1.0)
     assert cached.view.cache_halo_nodes == 0 and cached.view.cache.ids.size == 0
+
+
+def test_a_shard_reads_its_own_parts_in_process_and_calls_only_the_other_servers(partitioned):
+    """A worker holding parts 0 and 1 never calls their servers, and its batches are those of
+    views that call every server."""
+    from gnndist.train.loop import _open_shard
+
+    root, servers, _ = partitioned
+    config = SamplerConfig(fanouts=(3, 2), batch_size=32, prefetch=2)
+    alone = [list(_loader(root, servers, part)) for part in (0, 1)]
+    before = servers.stats()
+    views = _open_shard(str(root), [0, 1], servers, config)
+    assert [sorted(v.same_node) for v in views] == [[1], [0]]
+    batches = [list(DistributedNeighborLoader(v, v.seeds("train"), config)) for v in views]
+    after = servers.stats()
+    assert after[0] == before[0] and after[1] == before[1]  # the shard's own servers: not a call
+    assert (after[2:] != before[2:]) == (servers.num_parts > 2)  # the others' are called as before
+    for mine, theirs in zip(batches, alone, strict=True):
+        assert len(mine) == len(theirs) > 0
+        for x, y in zip(mine, theirs, strict=True):
+            assert x.n_id.equal(y.n_id) and x.edge_index.equal(y.edge_index) and x.x.equal(y.x)
 
 
 def test_cache_warmup_passes_over_the_training_seeds(partitioned):

@@ -29,3 +29,18 @@ def test_each_part_trains_beside_its_server_on_its_own_node(cora_parts, tmp_path
     assert {p["worker_node"] for p in placement} == set(out["nodes"])  # one part per node
     a, b = (saved_parameters(tmp_path / "params", r) for r in (0, 1))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_an_elastic_run_shrinks_when_a_node_leaves_and_grows_when_it_comes_back(cora_parts, tmp_path):
+    job = Path(__file__).with_name("elastic_job.py")
+    done = subprocess.run([sys.executable, str(job), str(cora_parts), str(tmp_path / "run")], capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(out["changes"]) == 2, out  # the node left, and came back while the run went on
+    assert out["epochs"] == list(range(120))  # every epoch, once, in metrics.jsonl
+    workers = out["workers"]
+    shrunk = workers.index(1)
+    assert workers[:shrunk] == [2] * shrunk and 2 in workers[shrunk:], workers
+    assert [(c["from"], c["to"]) for c in out["workers_changed"]] == [(2, 1), (1, 2)], out["workers_changed"]
+    assert out["test_acc"] > 0.5  # it learned (7 classes, chance 0.14)

@@ -1,6 +1,7 @@
-"""A run recovers by itself (``--max-failures``): ``kill -9`` of a training worker or of a partition
-server mid-run, and the run goes on from the last checkpoint to the parameters of an uninterrupted
-run with the same seed and workers, bit for bit."""
+"""A run recovers by itself (``--max-failures``): after ``kill -9`` of a training worker mid-run
+the workers go on from the last checkpoint, after ``kill -9`` of a partition server the workers
+call it again once Ray has restarted it; either way the run ends with the parameters of an
+uninterrupted run with the same seed and workers, bit for bit."""
 
 from __future__ import annotations
 
@@ -58,8 +59,11 @@ def test_a_run_recovers_from_a_killed_process_and_ends_as_if_uninterrupted(cora_
                    on_epoch=lambda record: notes.append(("epoch", record["epoch"])))
     assert killed and name in killed[0], killed
     epochs = [e for _, e in notes]
-    restart = next(i for i in range(1, len(epochs)) if epochs[i] <= epochs[i - 1])
-    assert epochs[restart] == 5, epochs  # from the checkpoint of epoch 4, epochs 5.. again
+    if name == "RayTrainWorker":  # Ray Train restarts the workers, from the checkpoint of epoch 4
+        restart = next(i for i in range(1, len(epochs)) if epochs[i] <= epochs[i - 1])
+        assert epochs[restart] == 5, epochs
+    else:  # Ray restarts the server, the workers call it again: training goes on, no epoch again
+        assert epochs == list(range(12)), epochs
     assert [r["epoch"] for r in result.history] == list(range(12))  # metrics.jsonl without repeats
     got, want = saved_parameters(tmp_path / "params"), saved_parameters(cora_run.params)
     assert all(torch.equal(got[k], want[k]) for k in want)
