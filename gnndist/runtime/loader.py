@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import ray
 import torch
-from ray.exceptions import GetTimeoutError, RayActorError
+from ray.exceptions import ActorUnschedulableError, GetTimeoutError, RayActorError
 
 from gnndist import streams
 from gnndist.config import SamplerConfig
@@ -201,12 +201,12 @@ class PartView:
             raise RemoteError(f"part {self.part}: no answer within {self.timeout_s:.0f} s from partition "
                               f"server(s) {pending}; check that they are alive (`ray list actors`) or raise "
                               "sampler.timeout_s") from None
-        except RayActorError as e:
+        except (RayActorError, ActorUnschedulableError) as e:
             lost = []
             for q, ref in calls.items():  # which of them: each answer is there or failed by now
                 try:
                     ray.get(ref, timeout=self.timeout_s)
-                except (RayActorError, GetTimeoutError):
+                except (RayActorError, ActorUnschedulableError, GetTimeoutError):
                     lost.append(q)
             raise ServerLost(lost, e) from None
         self.traffic.requests += len(calls)

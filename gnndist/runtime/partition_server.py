@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import ray
-from ray.exceptions import RayActorError, RayTaskError
+from ray.exceptions import ActorUnschedulableError, RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gnndist.partition.book import PartitionBook
@@ -173,7 +173,7 @@ class ServerGroup:
         for ref in ready:
             try:
                 ray.get(ref)
-            except RayActorError:
+            except (RayActorError, ActorUnschedulableError):  # dead, or bound to a node that left
                 lost.append(pings[ref])
         for part in sorted(lost):
             ray.kill(self.handles[part], no_restart=True)

@@ -17,6 +17,7 @@ import torch
 from ray.train import FailureConfig, RunConfig, ScalingConfig, UserCallback, WorkerGroupError
 from ray.train.torch import TorchTrainer
 from ray.util.queue import Queue
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gnndist.config import ConfigError, SamplerConfig, TrainConfig, to_dict
 from gnndist.graph import GraphError
@@ -138,7 +139,9 @@ def _launch_and_fit(root: str, shards: list[list[int]], counts: list[int], out: 
     shard_of = [s for s, shard in enumerate(shards) for _ in shard]
     servers = launch_servers(root, verify=config.verify_partitions, timeout_s=sampler.timeout_s, groups=shard_of,
                              max_restarts=max_failures)
-    reports = Queue(actor_options={"num_cpus": 0})
+    # On this (the driver's) node: it must outlive any node that leaves the cluster mid-run.
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    reports = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
     try:
         trainer = TorchTrainer(
             train_worker,
