@@ -101,14 +101,15 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers like 15,10,5, got {text!r}") from None
 
 
-def _worker_range(text: str) -> tuple[int | None, int]:
-    """``N`` or ``MIN-MAX``: ``(min_workers, workers)``."""
-    low, _, high = text.partition("-")
-    try:
-        return (int(low), int(high)) if high else (None, int(low))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of workers like 4, or a range like 2-4, "
-                                         f"got {text!r}") from None
+class _WorkerRange(argparse.Action):
+    """``--workers N`` or ``MIN-MAX``: sets ``workers`` (and ``min_workers``, for an elastic run)."""
+
+    def __call__(self, parser, namespace, text, option_string=None) -> None:
+        low, _, high = text.partition("-")
+        try:
+            namespace.min_workers, namespace.workers = (int(low), int(high)) if high else (None, int(low))
+        except ValueError:
+            parser.error(f"{option_string}: expected a number of workers like 4, or a range like 2-4, got {text!r}")
 
 
 def _add_train(sub) -> None:
@@ -119,7 +120,8 @@ def _add_train(sub) -> None:
     p.add_argument("--dataset", help="dataset to partition when --partitions is not given (default cora)")
     p.add_argument("--num-classes", type=int, help=_NUM_CLASSES_HELP)
     p.add_argument("--parts", type=int, help="parts when partitioning here (default 2)")
-    p.add_argument("--workers", type=_worker_range, dest="worker_range",
+    p.set_defaults(min_workers=None)
+    p.add_argument("--workers", action=_WorkerRange,
                    help="data-parallel workers, each training a shard of parts (default: one per part, as many "
                         "as the cluster has room for), or MIN-MAX for an elastic run that shrinks when a node "
                         "leaves and grows back; the result does not depend on it")
@@ -236,7 +238,6 @@ def _run_train(args, console) -> int:
     from gnndist.train.report import epoch_line, phase_table, plot_history
     from gnndist.train.trainer import train
 
-    args.min_workers, args.workers = args.worker_range or (None, None)
     source, part_config, sampler, config = _configs(
         args, _TRAIN_FLAGS, (SourceConfig, PartitionConfig, SamplerConfig, TrainConfig))
     reporter = QuietReporter() if args.quiet else RichReporter(console)

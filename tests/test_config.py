@@ -34,7 +34,10 @@ def test_the_workers_flag_takes_a_count_or_an_elastic_range():
     from gnndist.cli import build_parser
 
     parser = build_parser()
-    assert parser.parse_args(["train", "--workers", "4"]).worker_range == (None, 4)
-    assert parser.parse_args(["train", "--workers", "2-4"]).worker_range == (2, 4)
+    fixed, elastic, default = (parser.parse_args(["train", *flags]) for flags in (["--workers", "4"],
+                                                                                 ["--workers", "2-4"], []))
+    assert (fixed.min_workers, fixed.workers) == (None, 4)
+    assert (elastic.min_workers, elastic.workers) == (2, 4)
+    assert (default.min_workers, default.workers) == (None, None)
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--workers", "two"])

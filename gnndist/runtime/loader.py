@@ -371,8 +371,7 @@ class PartView:
         missing = remote[~hit]
         if missing.size:
             self._fetch_remote(ids[missing], x, y, missing)
-            if isinstance(self.cache, LookaheadCache):
-                self.cache.retain(ids[missing], x[missing], y[missing], upcoming)
+            self.cache.retain(ids[missing], x[missing], y[missing], upcoming)
         return x, y
 
     def seeds(self, split: str) -> np.ndarray:
@@ -475,7 +474,7 @@ class DistributedNeighborLoader:
         the epoch before train and while it is evaluated."""
         # A lookahead cache needs to know the next batches' nodes when it fetches one: those are
         # sampled `prefetch` batches ahead of the fetching.
-        window = self.config.prefetch if isinstance(self.view.cache, LookaheadCache) else 0
+        window = self.config.prefetch if self.view.cache.looks_ahead else 0
         sampled: deque[SampledSubgraph | None] = deque()
 
         def ready() -> MiniBatch | None:

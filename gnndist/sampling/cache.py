@@ -110,8 +110,13 @@ class FeatureCache:
     """Features and labels of a fixed set of remote nodes (:attr:`rows`), with hit and byte counters.
 
     The counters belong to the one loader reading through this cache; a loader on another thread
-    takes a :meth:`snapshot` of its own.
+    takes a :meth:`snapshot` of its own. Every cache has this interface: the loader calls
+    :meth:`retain` after each fetch, and samples :attr:`looks_ahead` batches ahead of fetching
+    only for a cache that uses them.
     """
+
+    #: Whether :meth:`retain` chooses by the batches sampled ahead (then the loader samples ahead).
+    looks_ahead = False
 
     def __init__(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
         self.rows = CachedRows(ids, x, y)
@@ -152,6 +157,9 @@ class FeatureCache:
         self.misses += int(ids.size - hit.sum())
         return state, hit, pos[hit]
 
+    def retain(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray, upcoming: Sequence[np.ndarray]) -> None:
+        """After a fetch of ``ids`` (rows ``x``, ``y``) that missed the cache: a fixed set keeps what it holds."""
+
     def stats(self) -> dict:
         state = self.rows
         row_bytes = state.x.shape[1] * state.x.itemsize + state.y.itemsize
@@ -171,6 +179,8 @@ class LookaheadCache(FeatureCache):
     its own: its contents change at no traffic. Only the loader that owns it retains; each retain
     swaps in a new :class:`CachedRows`, so a lookup made before it still reads its own state.
     """
+
+    looks_ahead = True
 
     def __init__(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray, capacity: int, ranked: np.ndarray) -> None:
         super().__init__(ids, x, y)

@@ -9,7 +9,6 @@ import threading
 import time
 
 import psutil
-import pytest
 import torch
 
 from gnndist.config import replace
@@ -20,24 +19,8 @@ from gnndist.train.trainer import train
 WAIT_S = 600
 
 
-def _epochs_done(notes: list) -> int:
-    return sum(1 for kind, _ in notes if kind == "epoch")
-
-
 def _processes(name: str) -> list[psutil.Process]:
     return [p for p in psutil.Process().children(recursive=True) if name in _title(p)]
-
-
-def _kill_after(epochs: int, notes: list, name: str, others: set[int], killed: list) -> None:
-    """Once ``epochs`` epochs are reported, ``kill -9`` one process named ``name`` that is not in
-    ``others`` (the pids of the session's shared servers)."""
-    deadline = time.monotonic() + WAIT_S
-    while _epochs_done(notes) < epochs and time.monotonic() < deadline:
-        time.sleep(0.05)
-    victims = sorted((p for p in _processes(name) if p.pid not in others), key=lambda p: p.pid)
-    if victims:
-        killed.append(_title(victims[-1]))
-        victims[-1].kill()
 
 
 def _title(process: psutil.Process) -> str:
@@ -48,22 +31,35 @@ def _title(process: psutil.Process) -> str:
         return ""
 
 
-@pytest.mark.parametrize("name", ["RayTrainWorker", "PartitionServer"])
-def test_a_run_recovers_from_a_killed_process_and_ends_as_if_uninterrupted(cora_run, tmp_path, name):
-    notes, killed = [], []
-    # The shared run's first checkpoint is epoch 4: killed in epoch 7, the run goes on from there.
-    others = {p.pid for p in _processes(name)}  # Ray names a process after the actor it hosts
-    threading.Thread(target=_kill_after, args=(7, notes, name, others, killed), daemon=True).start()
+def _kill(plan: list[tuple[int, str]], epochs: list[int], others: set[int], killed: list) -> None:
+    """For each ``(after, name)`` of ``plan`` in turn: once ``after`` epochs are reported,
+    ``kill -9`` the newest process named ``name`` that is not in ``others`` (the session's shared
+    servers), and note when (epochs reported then) and what."""
+    for after, name in plan:
+        deadline = time.monotonic() + WAIT_S
+        while len(epochs) < after and time.monotonic() < deadline:
+            time.sleep(0.05)
+        victims = sorted((p for p in _processes(name) if p.pid not in others), key=lambda p: p.pid)
+        if victims:
+            killed.append((len(epochs), _title(victims[-1])))
+            victims[-1].kill()
+
+
+def test_a_run_recovers_from_killed_servers_and_workers_and_ends_as_if_uninterrupted(cora_run, tmp_path):
+    epochs, killed = [], []
+    # The shared run checkpoints after epochs 4, 9 and 11. A server killed in epoch 2 is restarted
+    # by Ray and called again (no epoch again); a worker killed in epoch 7 makes Ray Train restart
+    # the workers from the checkpoint of epoch 4.
+    others = {p.pid for p in _processes("PartitionServer")}  # Ray names a process after the actor it hosts
+    plan = [(2, "PartitionServer"), (7, "RayTrainWorker")]
+    threading.Thread(target=_kill, args=(plan, epochs, others, killed), daemon=True).start()
     result = train(None, cora_run.parts, config=replace(cora_run.config, max_failures=2), sampler=cora_run.sampler,
                    out_dir=tmp_path / "run", hooks=[SaveParameters(tmp_path / "params")],
-                   on_epoch=lambda record: notes.append(("epoch", record["epoch"])))
-    assert killed and name in killed[0], killed
-    epochs = [e for _, e in notes]
-    if name == "RayTrainWorker":  # Ray Train restarts the workers, from the checkpoint of epoch 4
-        restart = next(i for i in range(1, len(epochs)) if epochs[i] <= epochs[i - 1])
-        assert epochs[restart] == 5, epochs
-    else:  # Ray restarts the server, the workers call it again: training goes on, no epoch again
-        assert epochs == list(range(12)), epochs
+                   on_epoch=lambda record: epochs.append(record["epoch"]))
+    assert [name in title for (_, title), (_, name) in zip(killed, plan, strict=True)] == [True, True], killed
+    restart = next(i for i in range(1, len(epochs)) if epochs[i] <= epochs[i - 1])
+    assert epochs[:restart] == list(range(restart)) and restart >= 7  # nothing again after the server's death
+    assert epochs[restart:] == list(range(5, 12)), epochs  # from the checkpoint of epoch 4 after the worker's
     assert [r["epoch"] for r in result.history] == list(range(12))  # metrics.jsonl without repeats
     got, want = saved_parameters(tmp_path / "params"), saved_parameters(cora_run.params)
     assert all(torch.equal(got[k], want[k]) for k in want)
