@@ -221,8 +221,10 @@ class PartView:
         new ones."""
         if attempt >= self.servers.max_restarts:
             dead = ", ".join(f"part {q} ({self.servers.name(q)})" for q in error.parts)
-            raise RemoteError(f"part {self.part}: a partition server among {dead} died or is unreachable; "
-                              f"restart the job to relaunch the servers. Ray said: {error.cause}") from None
+            again = (f"it died more than the {self.servers.max_restarts} times it is restarted"
+                     if self.servers.max_restarts else "servers are not restarted without --max-failures")
+            raise RemoteError(f"part {self.part}: a partition server among {dead} died or is unreachable ({again}). "
+                              f"Ray said: {error.cause}") from None
         time.sleep(min(2.0, 0.5 * (attempt + 1)))  # the driver looks for lost servers every second
         found = self.servers.reattached(self.timeout_s)
         for q in error.parts:
