@@ -205,9 +205,9 @@ class TrainConfig:
     ``checkpoint_every``: save a checkpoint every N epochs (and after the last).
     ``cpus_per_worker``: CPUs each worker reserves from Ray (fractions allowed, to run more parts
     than the machine has cores). ``gpus_per_worker``: GPUs each worker reserves; 0 trains on CPU
-    with DDP over gloo, 1 (or more) puts the model and its batches on the worker's GPU with DDP over
-    NCCL. Fractions are refused: NCCL needs a GPU of its own for every rank (two ranks on one GPU
-    fail when the communicator is created).
+    with gradients all-reduced over gloo, 1 (or more) puts the model and its batches on the worker's
+    GPU with the all-reduce over NCCL. Fractions are refused: NCCL needs a GPU of its own for every
+    rank (two ranks on one GPU fail when the communicator is created).
     ``verify_partitions``: each partition server checks its part's files against the sha256 and
     sizes in ``partition.json`` before any worker starts, and the run is refused naming a file
     that fails (hashing reads every file once at start-up; ``--no-verify`` skips it).

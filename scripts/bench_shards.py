@@ -85,6 +85,7 @@ def _overpartition(graph, epochs: int, rounds: int, workdir: Path) -> dict:
                 "parts": parts, "workers": WORKERS, "round": r, "epoch_s": epoch_s,
                 "steps_per_epoch": result.history[-1]["steps"], "test_acc": result.test_acc,
                 "checkpoint_s": float(np.median([e["checkpoint_s"] for e in timed])),
+                "phases_s": {p: float(np.median([e["phases"][p] for e in timed])) for p in timed[0]["phases"]},
                 "remote_bytes_per_epoch": float(np.median([e["remote_bytes"] for e in timed])),
                 "same_node_bytes_per_epoch": float(np.median([e["same_node_bytes"] for e in timed])),
                 "shards": [w["parts"] for w in result.history[-1]["workers"]]})

@@ -216,9 +216,9 @@ class PartView:
         """Get ready to call again the servers ``error`` lost, or raise :class:`RemoteError` when
         the run does not restart servers (``ServerGroup.max_restarts``) or they failed as often.
         Each is found again by name: Ray restarted it (the same actor), or the driver started it
-        anew where its node left the cluster (``ServerGroup.relaunch_lost``). Either way it knows
-        none of this view's reply buffers (and their files are unlinked once opened): those get
-        new ones."""
+        anew where its node left the cluster (``ServerGroup.relaunch_lost``); the others are left
+        alone. Either way it knows none of this view's reply buffers (and their files are unlinked
+        once opened): those get new ones."""
         if attempt >= self.servers.max_restarts:
             dead = ", ".join(f"part {q} ({self.servers.name(q)})" for q in error.parts)
             again = (f"it died more than the {self.servers.max_restarts} times it is restarted"
@@ -226,9 +226,9 @@ class PartView:
             raise RemoteError(f"part {self.part}: a partition server among {dead} died or is unreachable ({again}). "
                               f"Ray said: {error.cause}") from None
         time.sleep(min(2.0, 0.5 * (attempt + 1)))  # the driver looks for lost servers every second
-        found = self.servers.reattached(self.timeout_s)
+        deadline = time.monotonic() + self.timeout_s
         for q in error.parts:
-            self.servers.handles[q] = found.handles[q]
+            self.servers.handles[q] = self.servers.find(q, deadline)
             if q in self.replies:
                 self.replies[q] = ReplyBuffer()
 

@@ -196,20 +196,20 @@ class ServerGroup:
         """This group with fresh handles, found by name: in a worker Ray Train started after the
         driver launched the group, some servers may have been started again since (elsewhere)."""
         deadline = time.monotonic() + timeout_s
-        handles = [_find(self.name(part), deadline) for part in range(self.num_parts)]
+        handles = [self.find(part, deadline) for part in range(self.num_parts)]
         nodes = ray.get([h.node.remote() for h in handles], timeout=max(deadline - time.monotonic(), 1.0))
         return ServerGroup(self.root, self.group, handles, nodes, self.max_restarts, self.verify, self.num_cpus)
 
-
-def _find(name: str, deadline: float):
-    """The live actor named ``name``, waiting until ``deadline`` for one to appear."""
-    while True:
-        try:
-            return ray.get_actor(name)
-        except ValueError:
-            if time.monotonic() > deadline:
-                raise RemoteError(f"no partition server named {name} is running") from None
-            time.sleep(0.2)
+    def find(self, part: int, deadline: float):
+        """The live server of ``part``, by name, waiting until ``deadline`` (``time.monotonic``)
+        for one to appear (the driver may be starting it again)."""
+        while True:
+            try:
+                return ray.get_actor(self.name(part))
+            except ValueError:
+                if time.monotonic() > deadline:
+                    raise RemoteError(f"no partition server named {self.name(part)} is running") from None
+                time.sleep(0.2)
 
 
 #: The slowest rate, in bytes a second, at which the servers are expected to read and hash their
