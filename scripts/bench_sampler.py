@@ -93,7 +93,7 @@ class _Trainer:
         timed["hit_rate"] = timed["hits"] / max(timed["hits"] + timed["misses"], 1)
         timed.update({f"{phase}_s": loader.seconds[phase] - warm_s[phase] for phase in warm_s})
         return {"part": self.part, "seeds": seeds, "batches": len(n_ids), "wall_s": wall, "open_s": self.open_s,
-                **stats, **timed, "halo_1hop_nodes": int(view.arrays.halo_ids.size),
+                **stats, **timed, "halo_1hop_nodes": int(view.store.arrays.halo_ids.size),
                 "in_batches": _batches_holding(n_ids, *view.book.part_range(self.part))}
 
 

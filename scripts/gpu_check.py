@@ -12,8 +12,10 @@ limit still leaves what it did.
 2. ``relu_dropout``: what the fused ReLU + dropout (a numba CPU kernel) does with a tensor on the
    device: which path ran (``details.path``) and whether its output and gradient are right.
 3. ``train_steps``: each built-in model trained for a few steps on the device from batches sampled
-   on CPU by gnndist's sampler (``sample_khop``, rows gathered by ``copy_rows``) and moved by
-   ``MiniBatch.to``: losses finite and lower at the end than at the start.
+   on CPU by gnndist's sampler (``sample_khop``, rows gathered by ``copy_rows``) and moved as the
+   training loop moves them (``gnndist.train.device``: pinned, then copied without blocking on a
+   side stream one step ahead, beside a part without seeds): every batch arrives bit-identical,
+   and the losses are finite and lower at the end than at the start.
 4. ``checkpoint``: ``save`` / ``load`` round trip on the device: parameters and optimizer state
    restored, and a dropout mask drawn from the part's stream (``gnndist.streams``) after restoring
    equals the one drawn after saving; whether the next step's loss is then bit-identical is recorded.
@@ -21,8 +23,10 @@ limit still leaves what it did.
 Then ``timings``: GraphSAGE (hidden 256, fanouts 15, 10, 5, batch 1024 seeds) on synthetic SBM
 graphs with 128 float features: one step (forward, backward, Adam) of gnndist's model and of PyG's
 stock ``GraphSAGE`` (plain and trimmed) on the same batch, on the device and on the CPU with each
-``--cpu-threads``, the host-to-device copy of the batch (``MiniBatch.to``, pageable and pinned), and
-the batch's sampling and gathering on CPU. Medians, in ms, with the ratios in ``ratios``.
+``--cpu-threads``, the host-to-device copy of the batch (``MiniBatch.to``, pageable and pinned) and
+its pinning, gnndist's step with its batch's copy (``step_with_copy_ms``: copied before the step from
+pageable or from pinned memory, or staged, i.e. copied during the step before, as the training loop
+does), and the batch's sampling and gathering on CPU. Medians, in ms, with the ratios in ``ratios``.
 
 GPU machine, from the repository root (about 3 minutes on 16 cores and an H200):
 
@@ -62,6 +66,7 @@ from gnndist.sampling import CSCProvider, MiniBatch, sample_khop
 from gnndist.sources.synthetic import load_synthetic
 from gnndist.testing import random_graph
 from gnndist.train import checkpoint
+from gnndist.train.device import pinned, staged
 from gnndist.train.models import BUILT_IN, build_model
 from gnndist.train.relu_dropout import relu_dropout
 from gnndist.train.step import all_reduce_gradients, all_reduce_sum, forward, trims_layers
@@ -123,11 +128,16 @@ def _adam(model: torch.nn.Module) -> torch.optim.Optimizer:
 
 def _step(model, optimizer, batch: MiniBatch, trim: bool) -> float:
     """One training step on ``batch`` (on the model's device); the loss before it."""
+    return _train(model, optimizer, batch, trim).item()
+
+
+def _train(model, optimizer, batch: MiniBatch, trim: bool) -> torch.Tensor:
+    """One training step on ``batch``; the loss before it, on the device (not waited for)."""
     optimizer.zero_grad()
     loss = F.cross_entropy(forward(model, batch, trim), batch.y[:batch.batch_size])
     loss.backward()
     optimizer.step()
-    return loss.item()
+    return loss.detach()
 
 
 # ------------------------------------------------------------------------------------ checks
@@ -202,14 +212,25 @@ def relu_dropout_check(device: torch.device) -> dict:
     return {"path": path, "on_device": out.device.type, "kept_share_of_positive": round(kept_share, 4)}
 
 
+def _same_batch(moved: MiniBatch, batch: MiniBatch) -> bool:
+    return all(torch.equal(getattr(moved, t).cpu(), getattr(batch, t)) for t in ("x", "y", "edge_index", "n_id"))
+
+
 def train_steps_check(device: torch.device, graph, steps: int) -> dict:
-    """Check 3: each built-in model trained ``steps`` steps on the device from CPU-built batches."""
+    """Check 3: each built-in model trained ``steps`` steps on the device from CPU-built batches,
+    staged as the training loop stages them."""
     batches = [_batch(graph, _train_seeds(graph, 512, k), k) for k in range(4)]
     results = {}
     for name in BUILT_IN:
         model, trim = _model(name, graph, device), True
         optimizer = _adam(model)
-        losses = [_step(model, optimizer, batches[s % len(batches)].to(device), trim) for s in range(steps)]
+        losses = []
+        source = ([None, batches[s % len(batches)]] for s in range(steps))  # the first part has no seeds
+        for s, (none, batch) in enumerate(staged(pinned(source, device), device)):
+            _require(none is None and batch.x.device == device, f"{name}: step {s} came as {none}, {batch.x.device}")
+            _require(_same_batch(batch, batches[s % len(batches)]), f"{name}: step {s}'s batch arrived changed")
+            losses.append(_step(model, optimizer, batch, trim))
+        _require(len(losses) == steps, f"{name}: {len(losses)} of {steps} steps were staged")
         on = {p.device.type for p in model.parameters()}
         _require(on == {device.type}, f"{name}: parameters on {on}")
         _require(all(math.isfinite(v) for v in losses), f"{name}: losses {losses}")
@@ -305,12 +326,34 @@ def _build_times(graph, seeds: np.ndarray, reps: int = 3) -> dict:
 
 
 def _copy_times(batch: MiniBatch, device: torch.device, steps: int) -> dict:
-    """Median ms of ``MiniBatch.to(device)`` from pageable and from pinned host memory."""
-    pinned = MiniBatch(x=batch.x.pin_memory(), y=batch.y.pin_memory(), edge_index=batch.edge_index.pin_memory(),
-                       n_id=batch.n_id.pin_memory(), batch_size=batch.batch_size,
-                       num_sampled_nodes=batch.num_sampled_nodes, num_sampled_edges=batch.num_sampled_edges)
+    """Median ms of ``MiniBatch.to(device)`` from pageable and from pinned host memory, and of
+    ``MiniBatch.pin`` (which the training loop runs in its prefetch thread)."""
+    pinned_batch = batch.pin()
     return {"h2d_ms": _median_ms(lambda: batch.to(device), device, steps, 2),
-            "h2d_pinned_ms": _median_ms(lambda: pinned.to(device), device, steps, 2)}
+            "h2d_pinned_ms": _median_ms(lambda: pinned_batch.to(device), device, steps, 2),
+            "pin_ms": _median_ms(batch.pin, device, steps, 2)}
+
+
+def _step_with_copy_times(graph, batch: MiniBatch, device: torch.device, steps: int) -> dict:
+    """Per-step ms of gnndist's step on a batch still on the host (the median of 3 runs of ``steps``
+    steps): copied before the step, from pageable (the training loop before ``gnndist.train.device``)
+    or from pinned memory, and staged (pinned, copied one step ahead on a side stream, as the loop
+    does now; pinned beforehand, as the loop's prefetch thread does). On CPU the three are one."""
+    model, trim = _model("sage", graph, device, HIDDEN), True
+    optimizer = _adam(model)
+    (pinned_batch,), = pinned([[batch]], device)  # the batch itself on CPU
+
+    def copied_before(host: MiniBatch) -> None:
+        for _ in range(steps):
+            _train(model, optimizer, host.to(device), trim)
+
+    def staged_steps() -> None:
+        for (on_device,) in staged(([pinned_batch] for _ in range(steps)), device):
+            _train(model, optimizer, on_device, trim)
+
+    runs = {"copied_before_pageable": lambda: copied_before(batch),
+            "copied_before_pinned": lambda: copied_before(pinned_batch), "staged": staged_steps}
+    return {name: round(_median_ms(run, device, 3, 1) / steps, 3) for name, run in runs.items()}
 
 
 def time_size(nodes: int, device: torch.device, args) -> dict:
@@ -327,6 +370,7 @@ def time_size(nodes: int, device: torch.device, args) -> dict:
     if device.type == "cuda":
         row.update(_copy_times(batch, device, args.steps))
         row[f"step_ms_{device.type}"] = _step_times(graph, batch, device, args.steps, 3, CONTENDERS)
+    row["step_with_copy_ms"] = _step_with_copy_times(graph, batch, device, args.steps)
     for t in args.cpu_threads:
         if time.perf_counter() - T0 > args.budget_s:
             row[f"step_ms_cpu_{t}_threads"] = f"skipped: the run passed its budget of {args.budget_s} s"
@@ -353,6 +397,9 @@ def _ratios(row: dict, device: torch.device) -> dict:
                 ratios[f"{where}_over_{device.type}_gnndist"] = round(v["gnndist"] / gpu["gnndist"], 2)
                 ratios[f"{where}_over_{device.type}_pyg"] = round(v["pyg"] / gpu["pyg"], 2)
         ratios["h2d_share_of_gpu_gnndist_step"] = round(row["h2d_ms"] / gpu["gnndist"], 3)
+        with_copy = row["step_with_copy_ms"]
+        ratios["copied_before_pageable_over_staged_step"] = round(with_copy["copied_before_pageable"]
+                                                                  / with_copy["staged"], 3)
         build = row["sample_ms"] + row["gather_ms"]
         ratios["cpu_batch_build_over_gpu_gnndist_step"] = round(build / gpu["gnndist"], 2)
     return ratios

@@ -40,12 +40,13 @@ def test_importing_gnndist_needs_neither_ray_nor_dgl():
 
 def test_training_step_imports_without_ray():
     # A machine without Ray (a GPU box checking the step, scripts/gpu_check.py) builds the models,
-    # runs the step and checkpoints with these; the package's train/evaluate still load on use,
-    # and `evaluate` stays the function even after its submodule of the same name is imported.
+    # stages the batches, runs the step and checkpoints with these; the package's train/evaluate
+    # still load on use, and `evaluate` stays the function even after its submodule of the same
+    # name is imported.
     import subprocess
     import sys
 
-    code = "import sys, gnndist.train.models, gnndist.train.step, gnndist.train.checkpoint; " \
+    code = "import sys, gnndist.train.models, gnndist.train.step, gnndist.train.checkpoint, gnndist.train.device; " \
            "print('ray' in sys.modules); import gnndist.train.evaluate; " \
            "from gnndist.train import evaluate, train; print(callable(evaluate), callable(train))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -30,6 +30,14 @@ class PartitionBook:
             raise IndexError(f"global id {bad} is outside 0..{self.num_nodes - 1}")
         return (np.searchsorted(self.offsets, ids, side="right") - 1).astype(np.int32)
 
+    def group(self, ids: np.ndarray) -> dict[int, np.ndarray]:
+        """Positions in ``ids`` grouped by owner part, ascending within each (owners with no ids
+        left out)."""
+        owners = self.owner(ids)
+        order = np.argsort(owners, kind="stable")
+        bounds = np.searchsorted(owners[order], np.arange(self.num_parts + 1))
+        return {q: order[bounds[q]:bounds[q + 1]] for q in range(self.num_parts) if bounds[q + 1] > bounds[q]}
+
     def to_local(self, ids: np.ndarray, part: int) -> np.ndarray:
         """int64 [n]: ids local to ``part`` of global ids it owns; IndexError for others."""
         ids = np.asarray(ids, dtype=np.int64)

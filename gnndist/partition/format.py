@@ -359,10 +359,15 @@ def check_files(root: str | Path, manifest: dict, *, verify: bool = False,
                                            "partitioning); re-run `gnndist partition`")
 
 
-def load_part(root: str | Path, part: int, *, manifest: dict | None = None, verify: bool = False,
-              mmap_all: bool = False) -> PartArrays:
-    """Load one part's arrays: the features memory-mapped read-only, the rest read into memory
-    (or, with ``mmap_all``, memory-mapped too).
+def partition_sha(root: str | Path) -> str:
+    """The identity of the partition at ``root`` (what a checkpoint records of the partition it
+    was trained on): its manifest's sha256."""
+    return hashlib.sha256((Path(root) / MANIFEST).read_bytes()).hexdigest()
+
+
+def load_part(root: str | Path, part: int, *, manifest: dict | None = None, verify: bool = False) -> PartArrays:
+    """Load one part's arrays, memory-mapped read-only: the processes of a node that load a part
+    (its server, the workers that read it) share one copy of it, in the page cache.
 
     Always checks the schema and file sizes; ``verify=True`` also checks every sha256.
     """
@@ -376,9 +381,8 @@ def load_part(root: str | Path, part: int, *, manifest: dict | None = None, veri
     for name in PART_FILES:
         meta = entry["files"][f"{name}.npy"]
         path = root / entry["dir"] / f"{name}.npy"
-        mode = "r" if (name == "features" or mmap_all) else None
         try:
-            array = np.load(path, mmap_mode=mode, allow_pickle=False)
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
         except ValueError as e:
             raise PartitionFormatError(f"{path}: not a plain .npy array ({e})") from None
         if str(array.dtype) != meta["dtype"] or list(array.shape) != meta["shape"]:

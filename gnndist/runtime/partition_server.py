@@ -12,12 +12,10 @@ import ray
 from ray.exceptions import ActorUnschedulableError, RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from gnndist.partition.book import PartitionBook
-from gnndist.partition.format import PartArrays, PartitionFormatError, load_part, read_manifest
+from gnndist.partition.format import PartitionFormatError, read_manifest
 from gnndist.runtime.memory import WORKER_ENV
-from gnndist.runtime.rows import copy_rows
 from gnndist.runtime.shm import ReplyMaps, fetch_layout, sample_layout
-from gnndist.sampling import sample_neighbors
+from gnndist.runtime.store import LocalPart
 
 
 class RemoteError(RuntimeError):
@@ -32,8 +30,8 @@ def server_name(group: str, part: int) -> str:
 class PartitionServer:
     """Serves one part: features and labels of the global ids it owns, and neighbour samples.
 
-    The constructor only records where the part is; :meth:`start` loads it (features
-    memory-mapped) so that a failing load is reported by the launcher with the part's name.
+    The constructor only records where the part is; :meth:`start` loads it (memory-mapped:
+    :class:`~gnndist.runtime.store.LocalPart`) so that a failing load is reported by the launcher with the part's name.
     ``verify``: check every file's sha256 against the manifest when loading
     (``format.check_files``, as ``gnndist inspect --verify`` does).
     """
@@ -43,31 +41,30 @@ class PartitionServer:
         self.part = part
         self.name = name
         self.verify = verify
-        self._arrays: PartArrays | None = None
-        self._lo = self._hi = 0
+        self._store: LocalPart | None = None
         self._counters = {"requests": 0, "ids": 0, "bytes": 0}
         self._replies = ReplyMaps()
 
     def start(self) -> dict:
         """Load the part (a server Ray restarted after a crash loads it again on its first call)."""
-        manifest = read_manifest(self.root)
-        self._arrays = load_part(self.root, self.part, manifest=manifest, verify=self.verify)
-        self._lo, self._hi = PartitionBook(manifest["offsets"]).part_range(self.part)
-        return {"part": self.part, "first": self._lo, "end": self._hi, "node": ray.get_runtime_context().get_node_id()}
+        self._store = LocalPart.load(self.root, self.part, read_manifest(self.root), verify=self.verify)
+        return {"part": self.part, "first": self._store.lo, "end": self._store.hi,
+                "node": ray.get_runtime_context().get_node_id()}
 
-    def _loaded(self) -> PartArrays:
-        if self._arrays is None:  # restarted by Ray after a crash: only the constructor ran again
+    def _loaded(self) -> LocalPart:
+        if self._store is None:  # restarted by Ray after a crash: only the constructor ran again
             self.start()
-        return self._arrays
+        return self._store
 
-    def _local(self, ids: np.ndarray) -> np.ndarray:
-        self._loaded()  # the range below is known once loaded
+    def _owned(self, ids: np.ndarray) -> np.ndarray:
+        """``ids`` as int64, refused unless this part owns them all."""
         ids = np.asarray(ids, dtype=np.int64)
-        if ids.size and (ids.min() < self._lo or ids.max() >= self._hi):
-            bad = int(ids[(ids < self._lo) | (ids >= self._hi)][0])
+        store = self._loaded()
+        if ids.size and not store.owns(ids).all():
+            bad = int(ids[~store.owns(ids)][0])
             raise ValueError(f"part {self.part} ({self.name}) does not own global id {bad}; "
-                             f"it owns {self._lo}..{self._hi - 1}")
-        return ids - self._lo
+                             f"it owns {store.lo}..{store.hi - 1}")
+        return ids
 
     def _count(self, ids: np.ndarray, *arrays: np.ndarray) -> None:
         self._counters["requests"] += 1
@@ -76,32 +73,31 @@ class PartitionServer:
 
     def fetch(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(x float32 [n, F], y int64 [n])`` of global ids this part owns."""
-        rows = self._local(ids)
-        x = np.empty((rows.size, self._loaded().features.shape[1]), dtype=np.float32)
-        y = np.empty(rows.size, dtype=np.int64)
-        self._gather(rows, x, y)
+        ids = self._owned(ids)
+        x = np.empty((ids.size, self._loaded().feature_dim), dtype=np.float32)
+        y = np.empty(ids.size, dtype=np.int64)
+        self._gather(ids, x, y)
         return x, y
 
-    def _gather(self, rows: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
-        """Features and labels of local ``rows`` into ``x`` [n, F] and ``y`` [n], counted as served."""
-        copy_rows(x, np.arange(rows.size), self._loaded().features, rows)
-        np.take(self._loaded().labels, rows, out=y)
-        self._count(rows, x, y)
+    def _gather(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray) -> None:
+        """Features and labels of owned global ``ids`` into ``x`` [n, F] and ``y`` [n], counted as served."""
+        self._loaded().gather(ids, x, y, np.arange(ids.size))
+        self._count(ids, x, y)
 
     def fetch_into(self, client: str, path: str, capacity: int, n: int) -> int:
         """:meth:`fetch` through the shared-memory buffer ``path`` of a trainer on this node (see
         ``gnndist.runtime.shm``): reads the ``n`` requested ids there and writes the reply after
         them (``fetch_layout``); returns ``n``."""
-        dim = self._loaded().features.shape[1]
+        dim = self._loaded().feature_dim
         ids, x, y = self._replies.sections(client, path, capacity, fetch_layout(n, dim))
-        self._gather(self._local(ids), x.reshape(n, dim), y)
+        self._gather(self._owned(ids), x.reshape(n, dim), y)
         return n
 
     def sample(self, ids: np.ndarray, fanout: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """Neighbour samples of global ids this part owns (contract of ``sample_neighbors``)."""
-        rows = self._local(ids)
-        counts, neighbors = sample_neighbors(self._loaded().indptr, self._loaded().indices, rows, fanout, seed)
-        self._count(rows, counts, neighbors)
+        ids = self._owned(ids)
+        counts, neighbors = self._loaded().sample(ids, fanout, seed)
+        self._count(ids, counts, neighbors)
         return counts, neighbors
 
     def sample_into(self, client: str, path: str, capacity: int, n: int, fanout: int, seed: int) -> int:

@@ -31,13 +31,32 @@ class MiniBatch:
     def num_nodes(self) -> int:
         return self.n_id.numel()
 
-    def to(self, device: torch.device | str) -> MiniBatch:
-        """The batch with its tensors on ``device`` (itself when they are there already)."""
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> MiniBatch:
+        """The batch with its tensors on ``device`` (itself when they are there already).
+
+        ``non_blocking``: copies from pinned host memory (:meth:`pin`) to a GPU return before they
+        are done, queued on the current stream; the tensors may be used only on that stream, or
+        after another has waited for it (:func:`gnndist.train.device.staged` does this).
+        """
         device = torch.device(device)
         if self.x.device == device:
             return self
-        return replace(self, x=self.x.to(device), y=self.y.to(device), edge_index=self.edge_index.to(device),
-                       n_id=self.n_id.to(device))
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin(self) -> MiniBatch:
+        """The batch with its tensors in page-locked (pinned) host memory, from which a GPU copies
+        them faster and without blocking the host (``to(..., non_blocking=True)``).
+
+        Raises:
+            RuntimeError: CUDA is not available: pinned memory only serves copies to a GPU, so
+                pinning without one is a mistake in the caller (the batch is used where it is).
+        """
+        if not torch.cuda.is_available():
+            raise RuntimeError("MiniBatch.pin needs CUDA: pinned memory only speeds copies to a GPU")
+        return self._map(torch.Tensor.pin_memory)
+
+    def _map(self, fn) -> MiniBatch:
+        return replace(self, x=fn(self.x), y=fn(self.y), edge_index=fn(self.edge_index), n_id=fn(self.n_id))
 
     def to_pyg(self):
         """A ``torch_geometric.data.Data`` with the same fields (as NeighborLoader yields)."""

@@ -17,23 +17,15 @@ only, never code.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 
 import torch
 
-from gnndist.partition.format import MANIFEST
-
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, incomplete, or belongs to another partition or model."""
-
-
-def partition_sha(root: str | Path) -> str:
-    """The identity a checkpoint records of the partition it was trained on: its manifest's sha256."""
-    return hashlib.sha256((Path(root) / MANIFEST).read_bytes()).hexdigest()
 
 
 def state_file(out_dir: Path, epoch: int) -> Path:

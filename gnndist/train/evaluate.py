@@ -7,18 +7,19 @@ in training); the parts' metric sums are added up, so the result is exact over a
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import ray
 import torch
 
 from gnndist.config import ConfigError, SamplerConfig, TrainConfig, from_dict
-from gnndist.partition.format import read_manifest
+from gnndist.partition.format import partition_sha, read_manifest
 from gnndist.runtime.cluster import init_ray
 from gnndist.runtime.loader import PartView
 from gnndist.runtime.partition_server import ServerGroup, launch_servers
 from gnndist.train import checkpoint
-from gnndist.train.checkpoint import CheckpointError, partition_sha
+from gnndist.train.checkpoint import CheckpointError
 from gnndist.train.loop import metric_sums, model_factory
 from gnndist.train.metrics import Metric, with_accuracy
 from gnndist.train.rundir import RUN_FILE, read_run_info
@@ -50,7 +51,9 @@ def _run_and_epoch(path: Path) -> tuple[Path, int]:
 def _part_sums(root: str, part: int, servers: ServerGroup, sampler: SamplerConfig, factory: Callable,
                state: dict, splits: tuple[str, ...], metrics: dict[str, Metric]) -> dict:
     torch.set_num_threads(1)
-    view = PartView.open(root, part, servers, sampler)
+    # No remote-feature cache: in one pass over the nodes, filling it would fetch the rows that it
+    # then serves once at most.
+    view = PartView.open(root, part, servers, replace(sampler, cache_mb=None, cache_fraction=None))
     model = factory()
     model.load_state_dict(state)
     return {split: metric_sums(model, view, sampler, split, metrics, torch.device("cpu")) for split in splits}

@@ -34,11 +34,13 @@ import torch.nn.functional as F
 
 from gnndist import streams
 from gnndist.config import SamplerConfig, TrainConfig
-from gnndist.partition.format import load_part, read_manifest
+from gnndist.partition.format import read_manifest
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView, prefetched
 from gnndist.runtime.partition_server import ServerGroup
+from gnndist.runtime.store import LocalPart
 from gnndist.sampling.batch import MiniBatch
 from gnndist.train import checkpoint
+from gnndist.train.device import pinned, staged
 from gnndist.train.hooks import Hooks
 from gnndist.train.metrics import Metric
 from gnndist.train.rundir import METRICS_FILE, keep_metrics_up_to
@@ -99,11 +101,12 @@ class Worker:
             getattr(h, hook)(self, *args)
 
 
-def _open_shard(root: str, parts: list[int], servers: ServerGroup, sampler: SamplerConfig) -> list[PartView]:
+def _open_shard(root: str, parts: list[int], servers: ServerGroup, sampler: SamplerConfig,
+                run_dir: str) -> list[PartView]:
     """Views of ``parts``, each reading the others straight from this process's arrays."""
     manifest = read_manifest(root)
-    held = {p: load_part(root, p, manifest=manifest) for p in parts}
-    return [PartView.open(root, p, servers, sampler, held=held) for p in parts]
+    held = {p: LocalPart.load(root, p, manifest) for p in parts}
+    return [PartView.open(root, p, servers, sampler, held=held, run_dir=run_dir) for p in parts]
 
 
 def _setup(cfg: dict) -> tuple[Worker, int]:
@@ -115,7 +118,7 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     torch.set_num_threads(max(1, int(config.cpus_per_worker)))
     rank, world = dist.get_rank(), dist.get_world_size()
     shards, parts, servers = _place(cfg, rank, world)
-    views = _open_shard(cfg["root"], parts, servers, sampler)
+    views = _open_shard(cfg["root"], parts, servers, sampler, cfg["out_dir"])
     loaders = [DistributedNeighborLoader(view, view.seeds("train"), sampler) for view in views]
     torch.manual_seed(config.seed)  # the same initial parameters everywhere
     model = ray.train.torch.prepare_model(cfg["model_factory"](), parallel_strategy=None)  # on its device
@@ -198,15 +201,19 @@ def _report(worker: Worker, record: dict, saved: bool) -> None:
 
 def _batches(worker: Worker, epochs: range) -> Iterator[list[MiniBatch | None]]:
     """Each step's batch of each part of the shard (``None``: no seeds of that part in the step),
-    for every epoch of ``epochs``: one stream, prefetched across epoch boundaries."""
+    on the worker's device, for every epoch of ``epochs``: one stream, prefetched across epoch
+    boundaries (built, and on a GPU pinned, in the prefetch thread) and copied to the device one
+    step ahead (:mod:`gnndist.train.device`)."""
     per_part = [loader.stream([(epoch, worker.schedule.bounds(part)) for epoch in epochs])
                 for loader, part in zip(worker.loaders, worker.parts, strict=True)]
-    return prefetched(zip(*per_part, strict=True), worker.sampler.prefetch)
+    steps = pinned(zip(*per_part, strict=True), worker.device)
+    return staged(prefetched(steps, worker.sampler.prefetch), worker.device)
 
 
 def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
-    """One optimizer step on the shard's ``batches``; the sum of the seeds' losses and their number
-    (float64 [2], on the device: read once an epoch, so that steps do not wait for the device)."""
+    """One optimizer step on the shard's ``batches`` (on the worker's device); the sum of the seeds'
+    losses and their number (float64 [2], on the device: read once an epoch, so that steps do not
+    wait for the device)."""
     model, config = worker.model, worker.config
     worker.optimizer.zero_grad(set_to_none=False)
     total = torch.zeros(2, dtype=torch.float64, device=worker.device)
@@ -214,12 +221,13 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
     for part, batch in zip(worker.parts, batches, strict=True):
         if batch is None:
             continue
-        batch = batch.to(worker.device)
         # Each part's dropout masks are its own stream, wherever it is trained.
         torch.manual_seed(streams.torch_seed(config.seed, streams.DROPOUT, part, worker.epoch, worker.step))
         loss = worker.loss_fn(forward(model, batch, worker.trim), batch.y[:batch.batch_size])
-        total += torch.stack([loss.detach().double() * batch.batch_size,
-                              torch.tensor(float(batch.batch_size), dtype=torch.float64, device=worker.device)])
+        # The count is added as a number: a tensor made from it on the host would be copied to the
+        # GPU, and a blocking copy waits for everything queued before it.
+        total[0] += loss.detach().double() * batch.batch_size
+        total[1] += batch.batch_size
         (loss * float(worker.schedule.weights(part)[worker.step])).backward()
     worker.seconds["forward_backward"] += time.perf_counter() - started
     worker.call("after_local_gradient")

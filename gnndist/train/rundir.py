@@ -8,6 +8,7 @@ What a run writes there, and nothing else::
     metrics.jsonl         one line per epoch
     checkpoints/          see :mod:`gnndist.train.checkpoint`
     placement.json        which rank trained which parts where
+    halo/                 each part's cache candidates, computed once (see gnndist.runtime.halo)
     tensorboard/, ray/    TensorBoard events, Ray Train's own storage
     parts/                the partition ``gnndist train`` wrote when not given ``--partitions``
 
@@ -59,6 +60,8 @@ from pathlib import Path
 
 import torch
 
+from gnndist.partition.format import partition_sha
+from gnndist.runtime.halo import HALO_DIR
 from gnndist.train import checkpoint
 from gnndist.train.checkpoint import CheckpointError
 
@@ -68,8 +71,8 @@ METRICS_FILE = "metrics.jsonl"
 PARTS = "parts"
 FORMAT = "gnndist-run"
 _LEGACY_KEYS = {"partitions", "builtin_model", "train", "sampler"}  # run.json before "format"
-_OWN = {RUN_FILE, RUN_FILE + ".tmp", LOCK_FILE, METRICS_FILE, "checkpoints", "placement.json", "tensorboard",
-        "ray", PARTS}
+_OWN = {RUN_FILE, RUN_FILE + ".tmp", LOCK_FILE, METRICS_FILE, "checkpoints", "placement.json", HALO_DIR,
+        "tensorboard", "ray", PARTS}
 # Each rank's final parameters, written by runs of gnndist before shards (still a run's own files).
 _PARAMS = re.compile(r"params-rank\d{5}\.pt")
 _RESULTS = ("checkpoints", METRICS_FILE)  # with params-rank*.pt: what an earlier run leaves worth keeping
@@ -157,7 +160,7 @@ class RunDir:
             self.notify(f"{self.path}: no complete checkpoint to resume from; starting a fresh run")
             return None
         state = checkpoint.load(self.path, epoch, None)
-        sha = checkpoint.partition_sha(root)
+        sha = partition_sha(root)
         problems = [] if state["partition_sha"] == sha else [
             f"the checkpoint was trained on another partition (run.json: {self._survey.info['partitions']}), not "
             f"{root} (manifest sha256 {state['partition_sha'][:12]}... there, {sha[:12]}... here)"]

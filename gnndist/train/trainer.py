@@ -21,12 +21,12 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gnndist.config import ConfigError, SamplerConfig, TrainConfig, to_dict
 from gnndist.graph import GraphError
-from gnndist.partition.format import PartitionFormatError, read_manifest
+from gnndist.partition.format import PartitionFormatError, partition_sha, read_manifest
 from gnndist.runtime.cluster import init_ray, shutdown_ray
 from gnndist.runtime.memory import WORKER_ENV
 from gnndist.runtime.partition_server import RemoteError, ServerGroup, launch_servers
 from gnndist.train import rundir
-from gnndist.train.checkpoint import CheckpointError, partition_sha
+from gnndist.train.checkpoint import CheckpointError
 from gnndist.train.hooks import Hooks
 from gnndist.train.loop import model_factory, train_worker
 from gnndist.train.metrics import Metric, with_accuracy

@@ -9,6 +9,7 @@ import pytest
 import ray
 
 from gnndist.config import SamplerConfig
+from gnndist.runtime.halo import warmup_batches
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView
 from gnndist.runtime.partition_server import RemoteError, launch_servers
 from gnndist.runtime.shm import (
@@ -21,12 +22,18 @@ from gnndist.runtime.shm import (
     sample_layout,
     shm_available,
 )
+from gnndist.runtime.transport import Files, ObjectStore, SharedMemory
 
 
 def _loader(root, servers, part, split="train", **kw):
     config = SamplerConfig(**{"fanouts": (3, 2), "batch_size": 32, "prefetch": 2, **kw})
     view = PartView.open(str(root), part, servers, config)
     return DistributedNeighborLoader(view, view.seeds(split), config)
+
+
+def _read_here(view) -> list[int]:
+    """The other parts ``view`` reads from their files in this process."""
+    return sorted(q for q, t in view.exchange.transports.items() if isinstance(t, Files))
 
 
 def _edge_set(graph):
@@ -168,7 +175,7 @@ def test_same_node_reads_give_the_same_batches_without_calling_the_servers(parti
         via_servers = list(_loader(root, servers, part))
         before = servers.stats()
         loader = _loader(root, servers, part, same_node_reads=True)
-        assert sorted(loader.view.same_node) == [q for q in range(servers.num_parts) if q != part]  # one node
+        assert sorted(_read_here(loader.view)) == [q for q in range(servers.num_parts) if q != part]  # one node
         batches = list(loader)
         assert servers.stats() == before  # no server was asked anything
         assert len(batches) == len(via_servers) > 0
@@ -194,8 +201,8 @@ def test_a_shard_reads_its_own_parts_in_process_and_calls_only_the_other_servers
     config = SamplerConfig(fanouts=(3, 2), batch_size=32, prefetch=2)
     alone = [list(_loader(root, servers, part)) for part in (0, 1)]
     before = servers.stats()
-    views = _open_shard(str(root), [0, 1], servers, config)
-    assert [sorted(v.same_node) for v in views] == [[1], [0]]
+    views = _open_shard(str(root), [0, 1], servers, config, None)
+    assert [_read_here(v) for v in views] == [[1], [0]]
     batches = [list(DistributedNeighborLoader(v, v.seeds("train"), config)) for v in views]
     after = servers.stats()
     assert after[0] == before[0] and after[1] == before[1]  # the shard's own servers: not a call
@@ -210,12 +217,12 @@ def test_cache_warmup_passes_over_the_training_seeds(partitioned):
     root, servers, _ = partitioned
     view = PartView.open(str(root), 0, servers, SamplerConfig())
     seeds, per_pass = view.seeds("train"), -(-view.seeds("train").size // 32)
-    batches = view._warmup_batches(SamplerConfig(batch_size=32, cache_warmup_epochs=2.5))
+    batches = warmup_batches(view.store, SamplerConfig(batch_size=32, cache_warmup_epochs=2.5))
     assert len(batches) == -(-5 * per_pass // 2)
     for i in range(2):  # each full pass is a shuffle of all the seeds, and the passes differ
         assert np.array_equal(np.sort(np.concatenate(batches[i * per_pass:(i + 1) * per_pass])), seeds)
     assert not np.array_equal(np.concatenate(batches[:per_pass]), np.concatenate(batches[per_pass:2 * per_pass]))
-    assert len(view._warmup_batches(SamplerConfig(batch_size=32, cache_warmup_epochs=1e-6))) == 1
+    assert len(warmup_batches(view.store, SamplerConfig(batch_size=32, cache_warmup_epochs=1e-6))) == 1
 
 
 def test_fanout_all_and_none(partitioned, graph):
@@ -307,7 +314,7 @@ def test_an_unresponsive_server_times_out_with_a_clear_error(partitioned):
     from gnndist.runtime.partition_server import ServerGroup
 
     root, servers, _ = partitioned
-    hanging = ServerGroup(servers.root, group=servers.group,
+    hanging = ServerGroup(servers.root, group=servers.group, nodes=["another node"] * servers.num_parts,
                           handles=[servers.handles[0]] + [_HangingServer.remote() for _ in servers.handles[1:]])
     loader = _loader(root, hanging, 0, timeout_s=1, prefetch=0)
     with pytest.raises(RemoteError, match=r"no answer within 1 s from partition server\(s\) gnndist-"):
@@ -329,20 +336,23 @@ def test_replies_through_shared_memory_equal_replies_through_the_object_store(pa
     root, servers, _ = partitioned
     for part in range(servers.num_parts):
         shm = _loader(root, servers, part)
-        assert sorted(shm.view.replies) == [q for q in range(servers.num_parts) if q != part]  # one node
+        transports = shm.view.exchange.transports
+        assert all(isinstance(t, SharedMemory) for t in transports.values())  # one node
+        assert sorted(transports) == [q for q in range(servers.num_parts) if q != part]
         a = list(shm)
         store = _loader(root, servers, part)
-        if store_by == "another node":
-            store.view.replies = {}  # what a trainer on another node gets
+        if store_by == "another node":  # what a trainer on another node gets
+            store.view.exchange.transports = {q: ObjectStore(t.server) for q, t in transports.items()}
         else:
             monkeypatch.setattr("gnndist.runtime.shm.MAX_MESSAGE_BYTES", 0)
         b = list(store)
         monkeypatch.undo()
-        assert all(buffer.capacity == 0 for buffer in store.view.replies.values())
+        assert all(t.buffer.capacity == 0 for t in store.view.exchange.transports.values()
+                   if isinstance(t, SharedMemory))
         assert len(a) == len(b) > 0
         for x, y in zip(a, b, strict=True):
             assert x.n_id.equal(y.n_id) and x.edge_index.equal(y.edge_index) and x.x.equal(y.x) and x.y.equal(y.y)
-        assert all(buffer.capacity > 0 for buffer in shm.view.replies.values())  # each was used
+        assert all(t.buffer.capacity > 0 for t in transports.values())  # each was used
         assert shm.stats()["remote_bytes"] == store.stats()["remote_bytes"] > 0
         assert shm.stats()["remote_requests"] == store.stats()["remote_requests"]
     assert not _reply_files()  # each file is unlinked once its server has it mapped
