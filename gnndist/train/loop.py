@@ -102,8 +102,9 @@ class Worker:
 
 
 def _open_shard(root: str, parts: list[int], servers: ServerGroup, sampler: SamplerConfig,
-                run_dir: str) -> list[PartView]:
-    """Views of ``parts``, each reading the others straight from this process's arrays."""
+                run_dir: str | None = None) -> list[PartView]:
+    """Views of ``parts``, each reading the others straight from this process's arrays (the
+    caches' candidates kept in ``run_dir``, when given)."""
     manifest = read_manifest(root)
     held = {p: LocalPart.load(root, p, manifest) for p in parts}
     return [PartView.open(root, p, servers, sampler, held=held, run_dir=run_dir) for p in parts]

@@ -201,7 +201,7 @@ def test_a_shard_reads_its_own_parts_in_process_and_calls_only_the_other_servers
     config = SamplerConfig(fanouts=(3, 2), batch_size=32, prefetch=2)
     alone = [list(_loader(root, servers, part)) for part in (0, 1)]
     before = servers.stats()
-    views = _open_shard(str(root), [0, 1], servers, config, None)
+    views = _open_shard(str(root), [0, 1], servers, config)
     assert [_read_here(v) for v in views] == [[1], [0]]
     batches = [list(DistributedNeighborLoader(v, v.seeds("train"), config)) for v in views]
     after = servers.stats()
