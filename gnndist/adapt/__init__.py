@@ -1,0 +1,1 @@
+"""Adaptation while training: monitored metrics and the policies that act on them."""
