@@ -13,6 +13,7 @@ from gnndist.config import (
     BALANCE_TARGETS,
     MODELS,
     PARTITION_METHODS,
+    AdaptConfig,
     ConfigError,
     PartitionConfig,
     SamplerConfig,
@@ -91,6 +92,7 @@ _TRAIN_FLAGS = {
     "prefetch": (SamplerConfig, "prefetch"),
     "same_node_reads": (SamplerConfig, "same_node_reads"),
     "verify_partitions": (TrainConfig, "verify_partitions"),
+    "policy": (AdaptConfig, "policies"),
 }
 
 
@@ -115,7 +117,7 @@ class _WorkerRange(argparse.Action):
 def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a GNN with data-parallel workers, each holding a shard of parts",
                        description="With no arguments: GraphSAGE on the bundled Cora, 2 parts, 2 workers.")
-    p.add_argument("--config", help="job file (.yaml/.yml/.toml) with [source] [partition] [sampler] [train]")
+    p.add_argument("--config", help="job file (.yaml/.yml/.toml) with [source] [partition] [sampler] [train] [adapt]")
     p.add_argument("--partitions", help="an existing partition directory (else --dataset is partitioned)")
     p.add_argument("--dataset", help="dataset to partition when --partitions is not given (default cora)")
     p.add_argument("--num-classes", type=int, help=_NUM_CLASSES_HELP)
@@ -155,6 +157,9 @@ def _add_train(sub) -> None:
     p.add_argument("--max-failures", type=int,
                    help="failures of workers or partition servers to recover from by restarting from the last "
                         "checkpoint (default: 3 with --address, else 0)")
+    p.add_argument("--policy", action="append",
+                   help="an adaptation policy, NAME[:key=value,...], e.g. schedule:lr@10=0.005,batch_size@20=2048; "
+                        "repeat for several (they run in the order given; replaces the job file's [adapt] policies)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the earlier run in --out (its checkpoints, metrics and parameters are deleted)")
@@ -235,16 +240,18 @@ def _run_train(args, console) -> int:
     from gnndist.api import partition
     from gnndist.progress import QuietReporter, RichReporter
     from gnndist.train import rundir
-    from gnndist.train.report import epoch_line, phase_table, plot_history
+    from gnndist.train.report import decision_line, epoch_line, phase_table, plot_history
     from gnndist.train.trainer import train
 
-    source, part_config, sampler, config = _configs(
-        args, _TRAIN_FLAGS, (SourceConfig, PartitionConfig, SamplerConfig, TrainConfig))
+    source, part_config, sampler, config, adapt = _configs(
+        args, _TRAIN_FLAGS, (SourceConfig, PartitionConfig, SamplerConfig, TrainConfig, AdaptConfig))
     reporter = QuietReporter() if args.quiet else RichReporter(console)
 
     def show(record: dict) -> None:
         if not args.quiet:
             console.print(epoch_line(record, config.epochs), soft_wrap=True)
+            for decision in record.get("decisions", []):
+                console.print(decision_line(decision), style="cyan", markup=False, soft_wrap=True)
 
     def notice(line: str) -> None:
         console.print(line, style="yellow", markup=False, soft_wrap=True)
@@ -258,7 +265,7 @@ def _run_train(args, console) -> int:
         with reporter.step("training", total=config.epochs) as step:
             result = train(None, root, config=config, sampler=sampler, out_dir=run, address=args.address,
                            on_epoch=lambda record: (show(record), step.advance()), resume=args.resume,
-                           overwrite=args.overwrite)
+                           overwrite=args.overwrite, policies=adapt.build())
     if not args.quiet:
         console.print(phase_table(result.history))
     if args.plot:

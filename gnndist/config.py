@@ -269,6 +269,36 @@ class TrainConfig:
                               "workers (parts) than GPUs, or 0 to train on CPU")
 
 
+@dataclass(frozen=True, kw_only=True)
+class AdaptConfig:
+    """How the run adapts while it trains (``[adapt]``). ``policies``: the adaptation policies in
+    the order they run, each ``NAME[:key=value,...]`` as ``--policy`` takes it, e.g.
+    ``schedule:lr@10=0.005`` (see :mod:`gnndist.adapt.policies`)."""
+
+    SECTION = "adapt"
+
+    policies: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        from gnndist.adapt.policies import from_spec
+        from gnndist.adapt.policy import PolicyError
+
+        if isinstance(self.policies, str):
+            raise ConfigError(f"adapt.policies must be a list of policies, got the string {self.policies!r}")
+        object.__setattr__(self, "policies", tuple(self.policies))
+        for spec in self.policies:
+            try:
+                from_spec(spec)
+            except PolicyError as e:
+                raise ConfigError(f"adapt.policies: {e}") from None
+
+    def build(self) -> list:
+        """The policies, as objects (new ones each call: a policy keeps the state of its run)."""
+        from gnndist.adapt.policies import from_spec
+
+        return [from_spec(spec) for spec in self.policies]
+
+
 C = TypeVar("C")
 
 

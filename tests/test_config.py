@@ -41,3 +41,31 @@ def test_the_workers_flag_takes_a_count_or_an_elastic_range():
     assert (default.min_workers, default.workers) == (None, None)
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--workers", "two"])
+
+
+def test_policies_come_from_the_job_file_and_the_flags_replace_them(tmp_path):
+    from gnndist.adapt.policies import EpochSchedule
+    from gnndist.cli import _TRAIN_FLAGS, _configs, build_parser
+    from gnndist.config import AdaptConfig, SamplerConfig
+
+    job = tmp_path / "job.toml"
+    job.write_text('[adapt]\npolicies = ["schedule:lr@3=0.005"]\n[sampler]\nbatch_size = 64\n')
+    parser = build_parser()
+    for flags, want in (([], {3: {"lr": 0.005}}),
+                        (["--policy", "schedule:batch_size@1=128", "--policy", "schedule:lr@2=0.1"],
+                         {1: {"batch_size": 128}})):
+        args = parser.parse_args(["train", "--config", str(job), *flags])
+        _, adapt = _configs(args, _TRAIN_FLAGS, (SamplerConfig, AdaptConfig))
+        policies = adapt.build()
+        assert isinstance(policies[0], EpochSchedule) and policies[0].at == want
+        assert len(policies) == max(1, len(flags) // 2)
+
+
+@pytest.mark.parametrize("policies, message", [(["fastest"], "unknown policy 'fastest'"),
+                                               ("schedule:lr@1=0.1", "a list of policies"),
+                                               (["schedule:lr@x=1"], "SETTING@EPOCH")])
+def test_a_bad_policy_is_refused_before_the_run(policies, message):
+    from gnndist.config import AdaptConfig
+
+    with pytest.raises(ConfigError, match=message):
+        AdaptConfig(policies=policies)

@@ -221,17 +221,22 @@ _END = object()
 def prefetched(stream: Iterator, depth: int) -> Iterator:
     """``stream``'s items, each built ``depth`` items ahead in a background thread (the sampling
     kernel releases the GIL and Ray waits do too), so the next ones are ready while the model
-    trains on this one. ``depth`` 0: built on demand, in the caller's thread."""
+    trains on this one. ``depth`` 0: built on demand, in the caller's thread. Closing it (or
+    dropping it) cancels what is not being built yet and waits for the item that is, so that
+    nothing reads the stream's views after it."""
     if depth == 0:
         yield from stream
         return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnndist-prefetch") as pool:
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gnndist-prefetch")
+    try:
         ahead = deque(pool.submit(next, stream, _END) for _ in range(depth))
         while True:
             ahead.append(pool.submit(next, stream, _END))
             if (item := ahead.popleft().result()) is _END:
                 return
             yield item
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class DistributedNeighborLoader:

@@ -33,14 +33,16 @@ def state_file(out_dir: Path, epoch: int) -> Path:
 
 
 def save(out_dir: Path, epoch: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer, partition_sha: str,
-         shards: list[list[int]]) -> None:
+         shards: list[list[int]], adapt: dict | None = None) -> None:
     """Write the run's state after ``epoch`` (atomically: temporary file, then rename), and mark it
-    the latest complete checkpoint. ``shards``: the parts each worker held, for the record."""
+    the latest complete checkpoint. ``shards``: the parts each worker held, for the record;
+    ``adapt``: what adapting changed and keeps (the batch size, the seeds trained, the
+    policies' states; plain values)."""
     path = state_file(out_dir, epoch)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
-                "partition_sha": partition_sha, "shards": shards}, tmp)
+                "partition_sha": partition_sha, "shards": shards, "adapt": adapt}, tmp)
     os.replace(tmp, path)
     mark_complete(out_dir, epoch)
 

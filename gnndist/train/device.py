@@ -53,11 +53,15 @@ def staged(steps: Iterable[Step], device: torch.device) -> Iterator[Step]:
 
 def _one_ahead(steps: Iterable[Step], issue: Callable, ready: Callable) -> Iterator[Step]:
     ahead = []  # at most one step, issued
-    for batches in steps:
-        ahead.append(issue(batches))
-        if len(ahead) == 2:
-            yield ready(ahead.pop(0))
-    yield from map(ready, ahead)
+    try:
+        for batches in steps:
+            ahead.append(issue(batches))
+            if len(ahead) == 2:
+                yield ready(ahead.pop(0))
+        yield from map(ready, ahead)
+    finally:  # closed early (a new batch size restarts the stream): so is the stream it draws
+        if hasattr(steps, "close"):
+            steps.close()
 
 
 def _as_is(batches: Step) -> Step:

@@ -22,7 +22,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from gnndist import streams
-from gnndist.config import SamplerConfig, TrainConfig
+from gnndist.adapt.policy import Decision, Settings
+from gnndist.adapt.runner import Adapter
+from gnndist.config import ConfigError, SamplerConfig, TrainConfig
 from gnndist.partition.format import read_manifest
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView, prefetched
 from gnndist.runtime.partition_server import ServerGroup
@@ -91,14 +93,50 @@ class Worker:
     metrics: dict[str, Metric]
     hooks: list[Hooks]
     trim: bool
+    adapter: Adapter
     workers_changed: dict | None = None  # how the worker count changed since the checkpoint started from
     epoch: int = 0
     step: int = 0
+    seeds_trained: int = 0
+    decisions: list[dict] = field(default_factory=list)  # the policies' decisions since the last record
+    batch_size: int = 0  # the global batch the next epoch starts with (a policy may change it)
+    stopping: bool = False  # a policy made the epoch under way the last
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
 
     def call(self, hook: str, *args) -> None:
         for h in self.hooks:
             getattr(h, hook)(self, *args)
+
+    def settings(self) -> Settings:
+        return Settings(batch_size=self.schedule.batch_size, lr=self.optimizer.param_groups[0]["lr"],
+                        workers=self.world)
+
+    def adapt(self, hook: str) -> None:
+        """Run the policies' ``hook`` and apply their decisions here, as every worker does (see
+        :mod:`gnndist.adapt.policy`): a learning rate from the next step, a batch size from the
+        next epoch that starts, a stop at the end of this epoch."""
+        step = self.step if hook in ("before_step", "after_step") else None
+        for decision in self.adapter.run(hook, epoch=self.epoch, step=step, seeds_trained=self.seeds_trained,
+                                         settings=self.settings(), noise_scale=None):
+            self.decisions.append(decision.record())
+            if decision.refused is not None:
+                continue
+            if decision.action == "set_lr":
+                for group in self.optimizer.param_groups:
+                    group["lr"] = decision.value
+            elif decision.action == "set_batch_size":
+                self.batch_size = decision.value
+            elif decision.action == "stop":
+                self.stopping = True
+
+    def refusal(self, decision: Decision) -> str | None:
+        """Why this run cannot honour ``decision`` (``None``: it can)."""
+        if decision.action == "set_batch_size":
+            try:
+                Schedule(self.schedule.counts, decision.value, self.schedule.drop_last)
+            except ConfigError as e:
+                return str(e)
+        return None
 
 
 def _open_shard(root: str, parts: list[int], servers: ServerGroup, sampler: SamplerConfig,
@@ -124,12 +162,16 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     torch.manual_seed(config.seed)  # the same initial parameters everywhere
     model = ray.train.torch.prepare_model(cfg["model_factory"](), parallel_strategy=None)  # on its device
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    start, changed = _restore(cfg, model, optimizer, rank, world)
+    device = ray.train.torch.get_device()
+    adapter = Adapter(cfg["policies"], rank, world, device, check=lambda d: worker.refusal(d))
+    start, changed, state = _restore(cfg, model, optimizer, adapter, rank, world)
+    batch_size = state["batch_size"] if state else sampler.batch_size
     worker = Worker(rank=rank, world=world, parts=parts, shards=shards, views=views, loaders=loaders,
-                    schedule=Schedule(tuple(cfg["train_counts"]), sampler.batch_size, sampler.drop_last),
-                    model=model, optimizer=optimizer, device=ray.train.torch.get_device(), config=config,
+                    schedule=Schedule(tuple(cfg["train_counts"]), batch_size, sampler.drop_last),
+                    model=model, optimizer=optimizer, device=device, config=config,
                     sampler=sampler, loss_fn=cfg["loss_fn"] or F.cross_entropy, metrics=cfg["metrics"],
-                    hooks=list(cfg["hooks"]), trim=trims_layers(model), workers_changed=changed)
+                    hooks=list(cfg["hooks"]), trim=trims_layers(model), adapter=adapter, workers_changed=changed,
+                    seeds_trained=state["seeds_trained"] if state else 0, batch_size=batch_size)
     return worker, start
 
 
@@ -153,25 +195,29 @@ def _place(cfg: dict, rank: int, world: int) -> tuple[list[list[int]], list[int]
     return shards, shards[shard_of[rank]], servers
 
 
-def _restore(cfg: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, rank: int,
-             world: int) -> tuple[int, dict | None]:
+def _restore(cfg: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, adapter: Adapter, rank: int,
+             world: int) -> tuple[int, dict | None, dict | None]:
     """Load the checkpoint this start goes on from, if any: the one Ray Train restarts the workers
-    from after a failure, else the one ``--resume`` asked for. The epoch to start at, and how the
-    number of workers changed since that checkpoint (``None``: it did not)."""
+    from after a failure, else the one ``--resume`` asked for. The epoch to start at, how the
+    number of workers changed since that checkpoint (``None``: it did not), and the adaptation
+    state it saved (the batch size, the seeds trained; ``None`` on a fresh start)."""
     out_dir = Path(cfg["out_dir"])
     restarted = _restart_epoch()
     epoch = cfg["resume_epoch"] if restarted is None else restarted
     if rank == 0:  # the epochs after the checkpoint are trained (and recorded) again
-        keep_metrics_up_to(out_dir / METRICS_FILE, epoch)
+        adapter.history = keep_metrics_up_to(out_dir / METRICS_FILE, epoch)
     if epoch is None:
-        return 0, None
+        return 0, None, None
     state = checkpoint.load(out_dir, epoch, cfg["partition_sha"])
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
+    adapt = state.get("adapt")  # absent from checkpoints written before policies were
+    if adapt is not None:
+        adapter.load_state_dict(adapt["policies"])
     before = len(state["shards"])
     changed = None if before == world else {
         "from": before, "to": world, "reason": "restarted by Ray Train" if restarted is not None else "resumed"}
-    return state["epoch"] + 1, changed
+    return state["epoch"] + 1, changed, adapt
 
 
 #: The file of the checkpoints reported to Ray Train: a pointer to gnndist's own (``checkpoint.py``).
@@ -292,14 +338,18 @@ def _train_epoch(worker: Worker, batches: Iterator[list[MiniBatch | None]]) -> d
     before = _traffic(worker)
     total = torch.zeros(2, dtype=torch.float64, device=worker.device)
     started = time.perf_counter()
+    step_seeds = worker.schedule.step_seeds()
     for step in range(worker.schedule.steps):
         worker.step = step
         worker.call("before_step")
+        worker.adapt("before_step")
         waited = time.perf_counter()
         shard_batches = next(batches)
         worker.seconds["wait"] += time.perf_counter() - waited
         total += _step(worker, shard_batches)
+        worker.seeds_trained += int(step_seeds[step])
         worker.call("after_step")
+        worker.adapt("after_step")
     epoch_s = time.perf_counter() - started
     sample_s, fetch_s, remote, same_node = _traffic(worker) - before
     seeds = int(worker.schedule.sizes()[worker.parts].sum())
@@ -320,34 +370,59 @@ def _train_epoch(worker: Worker, batches: Iterator[list[MiniBatch | None]]) -> d
 
 def train_worker(cfg: dict) -> None:
     """Ray Train entry point. ``cfg``: root, servers, train_counts, sampler,
-    train, model_factory, loss_fn, metrics, hooks, out_dir, partition_sha, resume_epoch (the
-    checkpoint to go on from, or None)."""
+    train, model_factory, loss_fn, metrics, hooks, policies, out_dir, partition_sha, resume_epoch
+    (the checkpoint to go on from, or None)."""
     worker, start = _setup(cfg)
     config, out_dir = worker.config, Path(cfg["out_dir"])
-    batches = _batches(worker, range(start, config.epochs))
+    worker.epoch = start
+    worker.adapt("before_train")
+    batches = None
     for epoch in range(start, config.epochs):
         worker.epoch = epoch
         worker.call("before_epoch")
+        worker.adapt("before_epoch")
+        if batches is None or worker.batch_size != worker.schedule.batch_size:
+            # A new batch size cuts this epoch's steps anew: the batches built ahead with the old
+            # one are dropped, and the stream starts again here (batches are functions of the
+            # seed, the part, the epoch and the step, so nothing else changes).
+            if batches is not None:
+                batches.close()
+            worker.schedule = Schedule(worker.schedule.counts, worker.batch_size, worker.schedule.drop_last)
+            batches = _batches(worker, range(epoch, config.epochs))
+        settings = worker.settings()
         record = _train_epoch(worker, batches)
         if worker.workers_changed is not None:  # the first epoch after a change records it
             record["workers_changed"], worker.workers_changed = worker.workers_changed, None
         eval_start = time.perf_counter()
-        last = epoch + 1 == config.epochs
-        if (epoch + 1) % config.eval_every == 0 or last:
+        validated = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
+        if validated:
             record.update(_evaluate(worker, "val"))
+        record["settings"] = asdict(settings)
+        worker.adapter.history.append(record)  # what the policies' after_epoch sees (rank 0's)
+        worker.adapt("after_epoch")
+        last = epoch + 1 == config.epochs or worker.stopping
         if last:
+            record.update({} if validated else _evaluate(worker, "val"))
             record.update(_evaluate(worker, "test"))
         record["eval_s"] = round(time.perf_counter() - eval_start, 4)
+        if worker.decisions:
+            record["decisions"], worker.decisions = worker.decisions, []
         saved = (epoch + 1) % config.checkpoint_every == 0 or last
         if worker.rank == 0:
             started = time.perf_counter()
             if saved:
-                checkpoint.save(out_dir, epoch, worker.model, worker.optimizer, cfg["partition_sha"], worker.shards)
+                checkpoint.save(out_dir, epoch, worker.model, worker.optimizer, cfg["partition_sha"], worker.shards,
+                                adapt={"batch_size": worker.batch_size, "seeds_trained": worker.seeds_trained,
+                                       "policies": worker.adapter.state_dict()})
             record["checkpoint_s"] = round(time.perf_counter() - started, 4)
             with open(out_dir / METRICS_FILE, "a") as f:
                 f.write(json.dumps(record) + "\n")
         _report(worker, record, saved)
         worker.call("after_epoch", record)
+        if last:
+            break
+    batches.close()
+    worker.adapt("after_train")
     worker.call("after_training")
 
 

@@ -29,6 +29,16 @@ def epoch_line(record: dict, epochs: int) -> str:
     return line
 
 
+def decision_line(decision: dict) -> str:
+    """One line for a policy's decision (as the epoch record keeps it)."""
+    where = f"epoch {decision['epoch'] + 1}" + (f" step {decision['step']}" if decision["step"] is not None else "")
+    value = "" if decision["value"] is None else f" {decision['value']}"
+    used = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in decision["used"].items())
+    line = f"policy {decision['policy']}: {decision['action']}{value} at {where} ({decision['reason']}"
+    line += f"; {used})" if used else ")"
+    return line + (f" REFUSED: {decision['refused']}" if decision["refused"] else "")
+
+
 def _rate(worker: dict) -> float:
     return worker["seeds_per_s"]
 

@@ -265,13 +265,15 @@ def _saved_model(info: dict) -> dict:
             "layers": len(info["sampler"]["fanouts"])}
 
 
-def keep_metrics_up_to(log_file: Path, epoch: int | None) -> None:
+def keep_metrics_up_to(log_file: Path, epoch: int | None) -> list[dict]:
     """Drop the metrics of epochs after ``epoch`` (``None``: all): the resumed (or restarted) run
-    writes them again."""
-    if log_file.exists():
-        lines = log_file.read_text().splitlines()
-        keep = [line for line in lines if epoch is not None and json.loads(line)["epoch"] <= epoch]
-        log_file.write_text("".join(line + "\n" for line in keep))
+    writes them again. The records kept, oldest first."""
+    if not log_file.exists():
+        return []
+    records = [json.loads(line) for line in log_file.read_text().splitlines()]
+    keep = [r for r in records if epoch is not None and r["epoch"] <= epoch]
+    log_file.write_text("".join(json.dumps(r) + "\n" for r in keep))
+    return keep
 
 
 def _holder() -> dict:

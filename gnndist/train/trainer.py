@@ -19,6 +19,7 @@ from ray.train.torch import TorchTrainer
 from ray.util.queue import Queue
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+from gnndist.adapt.policy import Policy
 from gnndist.config import ConfigError, SamplerConfig, TrainConfig, to_dict
 from gnndist.graph import GraphError
 from gnndist.partition.format import PartitionFormatError, partition_sha, read_manifest
@@ -31,6 +32,7 @@ from gnndist.train.hooks import Hooks
 from gnndist.train.loop import model_factory, train_worker
 from gnndist.train.metrics import Metric, with_accuracy
 from gnndist.train.process_group import LoopbackTorchConfig
+from gnndist.train.report import decision_line
 from gnndist.train.schedule import assign_shards
 from gnndist.train.stopping import RunError, interruptible, resume_hint
 
@@ -56,7 +58,8 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
           out_dir: str | Path | rundir.RunDir | None = None, address: str | None = None,
           on_epoch: Callable[[dict], None] | None = None, resume: bool = False, overwrite: bool = False,
           loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-          metrics: dict[str, Metric] | None = None, hooks: list[Hooks] = ()) -> TrainResult:
+          metrics: dict[str, Metric] | None = None, hooks: list[Hooks] = (),
+          policies: list[Policy] = ()) -> TrainResult:
     """Train ``model`` (a factory returning a fresh ``torch.nn.Module`` whose forward takes
     ``(x, edge_index)``; ``None`` for the built-in ``config.model``) on every part of the
     partition directory ``partitions``: ``config.workers`` workers (default: one per part, as many
@@ -76,7 +79,9 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
     run alone: see :mod:`gnndist.train.rundir`, whose ``RunDirError`` (or a ``CheckpointError``)
     refuses a directory in use, an earlier run without ``resume``/``overwrite``, a mismatched
     checkpoint or files gnndist did not write, before anything is written. ``hooks``: objects of
-    :class:`~gnndist.train.hooks.Hooks` that every worker calls at step and epoch boundaries. A
+    :class:`~gnndist.train.hooks.Hooks` that every worker calls at step and epoch boundaries.
+    ``policies``: :class:`~gnndist.adapt.policy.Policy` objects that change the run's settings as
+    it trains (see :mod:`gnndist.adapt.policy`); their decisions are in each epoch's record. A
     caller that holds the directory already (``rundir.hold``) passes its ``RunDir``. On a cluster, ``partitions`` and
     ``out_dir`` must be paths that every node sees (shared storage), as for Ray Train's own storage.
 
@@ -89,13 +94,13 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
     with rundir.hold(out_dir) as run:
         return _train(run, model, partitions, config=config or TrainConfig(), sampler=sampler or SamplerConfig(),
                       address=address, on_epoch=on_epoch, resume=resume, overwrite=overwrite, loss_fn=loss_fn,
-                      metrics=metrics, hooks=hooks)
+                      metrics=metrics, hooks=hooks, policies=policies)
 
 
 def _train(run: rundir.RunDir, model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *,
            config: TrainConfig, sampler: SamplerConfig, address: str | None, on_epoch: Callable[[dict], None] | None,
            resume: bool, overwrite: bool, loss_fn: Callable | None, metrics: dict[str, Metric] | None,
-           hooks: list[Hooks]) -> TrainResult:
+           hooks: list[Hooks], policies: list[Policy]) -> TrainResult:
     """:func:`train` in the run directory ``run``, held."""
     root = str(Path(partitions).resolve())
     manifest = read_manifest(root)
@@ -116,6 +121,7 @@ def _train(run: rundir.RunDir, model: Callable[[], torch.nn.Module] | None, part
         try:
             _launch_and_fit(root, shards, counts, out, on_epoch, run.notify, failures, config=config, sampler=sampler,
                             train_loop_config={"model_factory": model, "loss_fn": loss_fn, "hooks": list(hooks),
+                                               "policies": list(policies),
                                                "metrics": with_accuracy(metrics), "resume_epoch": resume_epoch})
         except KeyboardInterrupt:
             # Ray Train's workers belong to its controller, an actor of this driver's Ray job that
@@ -226,6 +232,12 @@ class TensorBoardLog:
                 for worker in value:
                     self.writer.add_scalar(f"seeds_per_s/rank_{worker['rank']}", worker["seeds_per_s"],
                                            record["epoch"])
+            elif key == "settings":  # what the policies may change: the batch size and learning rate
+                for name in ("batch_size", "lr"):
+                    self.writer.add_scalar(f"settings/{name}", value[name], record["epoch"])
+            elif key == "decisions":
+                for decision in value:
+                    self.writer.add_text("decisions", decision_line(decision), record["epoch"])
             elif key not in ("epoch", "workers_changed"):
                 self.writer.add_scalar(key, value, record["epoch"])
         self.writer.flush()

@@ -1,0 +1,69 @@
+"""Policies in a real 2-worker run: a schedule changes the learning rate and the global batch at
+given epochs, a user's own policy stops the run, a batch the run cannot take is refused; every
+decision is in metrics.jsonl, the workers hold identical parameters, and the checkpoint keeps
+what a resumed run needs to decide as this one would."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import ray
+import torch
+
+from gnndist.adapt.policies import EpochSchedule
+from gnndist.adapt.policy import Context, Policy
+from gnndist.config import SamplerConfig, TrainConfig
+from gnndist.testing import SaveParameters, saved_parameters
+from gnndist.train import checkpoint
+from gnndist.train.trainer import train
+
+# The workers cannot import this test module: its policy class travels by value.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+class StopAfter(Policy):
+    """Stops the run after epoch ``last``, counting the epochs it has seen (state it checkpoints)."""
+
+    name = "stop-after"
+
+    def __init__(self, last: int) -> None:
+        self.last, self.seen = last, 0
+
+    def after_epoch(self, ctx: Context) -> None:
+        self.seen += 1
+        if ctx.epoch == self.last:
+            ctx.stop(reason=f"epoch {self.last} reached", loss=ctx.metrics["loss"])
+
+    def state_dict(self) -> dict:
+        return {"seen": self.seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seen = state["seen"]
+
+
+def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(cora_parts, tmp_path):
+    schedule = EpochSchedule({1: {"lr": 0.02}, 2: {"batch_size": 64}, 3: {"batch_size": 1000}})
+    result = train(None, cora_parts, config=TrainConfig(epochs=8, hidden=32, checkpoint_every=100),
+                   sampler=SamplerConfig(fanouts=(5, 5), batch_size=32, drop_last=True),
+                   out_dir=tmp_path / "run", hooks=[SaveParameters(tmp_path / "params")],
+                   policies=[schedule, StopAfter(3)])
+    history = result.history
+    seeds = sum(w["seeds"] for w in history[0]["workers"])
+    assert [r["epoch"] for r in history] == [0, 1, 2, 3]  # stopped after epoch 3 of 8
+    assert [r["settings"]["lr"] for r in history] == [0.01, 0.02, 0.02, 0.02]
+    assert [r["settings"]["batch_size"] for r in history] == [32, 32, 64, 64]
+    assert [r["steps"] for r in history] == [seeds // 32, seeds // 32, seeds // 64, seeds // 64]
+    assert "test_acc" in history[-1] and not any("test_acc" in r for r in history[:-1])
+    decisions = [(r["epoch"], d["policy"], d["action"], d["value"], d["refused"] is None)
+                 for r in history for d in r.get("decisions", [])]
+    assert decisions == [(1, "schedule", "set_lr", 0.02, True), (2, "schedule", "set_batch_size", 64, True),
+                         (3, "schedule", "set_batch_size", 1000, False), (3, "stop-after", "stop", None, True)]
+    refused = history[3]["decisions"][0]["refused"]
+    assert "larger than the" in refused and "training nodes" in refused
+    first, second = saved_parameters(tmp_path / "params", 0), saved_parameters(tmp_path / "params", 1)
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    saved = checkpoint.load(result.out_dir, 3, None)  # the last epoch is checkpointed
+    # Every epoch trains every seed (drop_last makes the steps larger, it drops no seed).
+    assert saved["adapt"] == {"batch_size": 64, "seeds_trained": 4 * seeds, "policies": [{}, {"seen": 4}]}
+    assert math.isclose(saved["optimizer"]["param_groups"][0]["lr"], 0.02)
