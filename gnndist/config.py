@@ -211,6 +211,9 @@ class TrainConfig:
     ``verify_partitions``: each partition server checks its part's files against the sha256 and
     sizes in ``partition.json`` before any worker starts, and the run is refused naming a file
     that fails (hashing reads every file once at start-up; ``--no-verify`` skips it).
+    ``monitor_every``: measure the gradient noise scale every N steps (0: only when a policy reads
+    it, as ``gns-batch`` does, and then every step). Each measurement copies the gradient once per
+    part and all-reduces one number per part (:mod:`gnndist.adapt.monitors`).
     """
 
     SECTION = "train"
@@ -232,8 +235,11 @@ class TrainConfig:
     rescale_check_s: float = 30.0
     worker_weights: tuple[float, ...] | None = None
     max_failures: int | None = None
+    monitor_every: int = 0
 
     def __post_init__(self) -> None:
+        if self.monitor_every < 0:
+            raise ConfigError(f"train.monitor_every must be 0 (off) or a number of steps, got {self.monitor_every}")
         if self.worker_weights is not None:
             object.__setattr__(self, "worker_weights", tuple(float(w) for w in self.worker_weights))
             if not all(w > 0 for w in self.worker_weights):

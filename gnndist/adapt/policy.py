@@ -11,6 +11,14 @@ noise scale, the history of epoch records), and the actions it may ask for:
 - ``set_lr(lr)``: from the next step on;
 - ``set_batch_size(n)``: the global batch, from the next epoch that starts (an epoch's steps
   are cut from every part at its start, :class:`~gnndist.train.schedule.Schedule`);
+- ``rebalance(weights)``: the workers' relative capacities, one per shard (in partition order):
+  from the next epoch that starts, parts move between workers so that each shard's share of the
+  training seeds follows its weight (contiguous parts, as at the start). The trajectory does not
+  change (it depends on the parts, not on who trains them), only who waits for whom;
+- ``resize(workers)``: the run goes on with that many workers after the epoch under way: it is
+  checkpointed, and a new worker group of the new size resumes from it (the trajectory does not
+  change). Refused beyond the parts, beyond the cluster's room, and in an elastic run (whose
+  worker count Ray Train sets by the cluster's room);
 - ``stop()``: the epoch under way is the run's last (evaluated and checkpointed as the last).
 
 **Consistency.** The policies run on rank 0 only, from figures every worker agrees on (records
@@ -31,7 +39,7 @@ from types import MappingProxyType
 from typing import Any
 
 HOOKS = ("before_train", "before_epoch", "before_step", "after_step", "after_epoch", "after_train")
-ACTIONS = ("set_batch_size", "set_lr", "stop")
+ACTIONS = ("set_batch_size", "set_lr", "rebalance", "resize", "stop")
 
 
 class PolicyError(ValueError):
@@ -41,11 +49,14 @@ class PolicyError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     """What a run trains with now: the global batch (seeds a step over all parts), the learning
-    rate, and the number of workers."""
+    rate, the number of workers, the parts of each shard (in partition order; shard ``i`` is
+    trained by the same worker throughout), and each part's training seeds."""
 
     batch_size: int
     lr: float
     workers: int
+    shards: tuple[tuple[int, ...], ...] = ()
+    part_seeds: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,21 +105,38 @@ class Context:
     def _ask(self, action: str, value: Any, reason: str, used: dict) -> None:
         self.decisions.append(Decision(self.policy, action, value, reason, self.epoch, self.step, dict(used)))
 
-    def set_batch_size(self, batch_size: int, reason: str, **used: Any) -> None:
+    def set_batch_size(self, batch_size: int, reason: str, /, **used: Any) -> None:
         """Train with a global batch of ``batch_size`` seeds from the next epoch that starts.
-        ``used``: the figures the decision rests on (logged with it)."""
+        ``used``: the figures the decision rests on, by name (logged with it)."""
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise PolicyError(f"policy {self.policy!r}: set_batch_size needs a positive whole number, "
                               f"got {batch_size!r}")
         self._ask("set_batch_size", batch_size, reason, used)
 
-    def set_lr(self, lr: float, reason: str, **used: Any) -> None:
+    def set_lr(self, lr: float, reason: str, /, **used: Any) -> None:
         """Train with learning rate ``lr`` from the next step."""
         if isinstance(lr, bool) or not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0:
             raise PolicyError(f"policy {self.policy!r}: set_lr needs a positive finite number, got {lr!r}")
         self._ask("set_lr", float(lr), reason, used)
 
-    def stop(self, reason: str, **used: Any) -> None:
+    def rebalance(self, weights: list[float], reason: str, /, **used: Any) -> None:
+        """Give shard ``i`` a share of the training seeds in proportion to ``weights[i]`` (one
+        positive number per shard) from the next epoch that starts."""
+        weights = list(weights)
+        if len(weights) != self.settings.workers or not all(
+                isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights):
+            raise PolicyError(f"policy {self.policy!r}: rebalance needs one positive weight per shard "
+                              f"({self.settings.workers}), got {weights!r}")
+        self._ask("rebalance", [float(w) for w in weights], reason, used)
+
+    def resize(self, workers: int, reason: str, /, **used: Any) -> None:
+        """Go on with ``workers`` workers after the epoch under way."""
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise PolicyError(f"policy {self.policy!r}: resize needs a positive whole number of workers, "
+                              f"got {workers!r}")
+        self._ask("resize", workers, reason, used)
+
+    def stop(self, reason: str, /, **used: Any) -> None:
         """Make the epoch under way the run's last."""
         self._ask("stop", None, reason, used)
 
@@ -120,6 +148,8 @@ class Policy:
 
     #: The name ``--policy`` and the job file know it by, and decisions are logged under.
     name = "policy"
+    #: Whether it reads ``Context.noise_scale`` (the run then measures it; see ``TrainConfig.monitor_every``).
+    reads_noise_scale = False
 
     @classmethod
     def from_settings(cls, settings: dict[str, str]) -> Policy:

@@ -52,11 +52,14 @@ class Adapter:
         return decisions
 
     def state_dict(self) -> list[dict]:
-        return [policy.state_dict() for policy in self.policies]
+        return [{"name": policy.name, "state": policy.state_dict()} for policy in self.policies]
 
-    def load_state_dict(self, states: list[dict]) -> None:
-        if len(states) != len(self.policies):
-            raise ValueError(f"the checkpoint holds the state of {len(states)} policies, this run has "
-                             f"{len(self.policies)}: resume with the policies it was started with")
-        for policy, state in zip(self.policies, states, strict=True):
-            policy.load_state_dict(state)
+    def load_state_dict(self, states: list[dict]) -> bool:
+        """Give each policy its saved state, where the run resumes with the policies it saved (the
+        same names in the same order); a run resumed with other policies starts them afresh.
+        Whether the states were taken."""
+        if [s["name"] for s in states] != [policy.name for policy in self.policies]:
+            return False
+        for policy, saved in zip(self.policies, states, strict=True):
+            policy.load_state_dict(saved["state"])
+        return True

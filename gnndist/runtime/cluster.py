@@ -85,3 +85,14 @@ def _keeping_sigterm_handler() -> Iterator[None]:
 
 def shutdown_ray() -> None:
     ray.shutdown()
+
+
+def worker_room(cpus_per_worker: float, gpus_per_worker: float) -> tuple[int, list[tuple[str, float, float]]]:
+    """How many workers reserving ``cpus_per_worker`` CPUs and ``gpus_per_worker`` GPUs each the
+    Ray cluster holds, all of its resources counted (running workers' included), and for each
+    kind a worker needs: ``(kind, each, the cluster's total)``."""
+    resources = ray.cluster_resources()
+    needs = [(kind, each, resources.get(kind, 0.0))
+             for kind, each in (("CPU", cpus_per_worker), ("GPU", gpus_per_worker)) if each > 0]
+    return min(int(have // each) for _, each, have in needs), needs
+

@@ -33,10 +33,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from gnndist import streams
+from gnndist.adapt.monitors import NoiseScale
 from gnndist.adapt.policy import Decision, Settings
 from gnndist.adapt.runner import Adapter
 from gnndist.config import ConfigError, SamplerConfig, TrainConfig
 from gnndist.partition.format import read_manifest
+from gnndist.runtime.cluster import worker_room
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView, prefetched
 from gnndist.runtime.partition_server import ServerGroup
 from gnndist.runtime.store import LocalPart
@@ -47,7 +49,7 @@ from gnndist.train.hooks import Hooks
 from gnndist.train.metrics import Metric
 from gnndist.train.rundir import METRICS_FILE, keep_metrics_up_to
 from gnndist.train.schedule import Schedule, assign_shards
-from gnndist.train.step import all_reduce_gradients, all_reduce_sum, forward, trims_layers
+from gnndist.train.step import all_reduce_gradients, all_reduce_sum, flat_gradient, forward, trims_layers
 
 PHASES = ("sample", "fetch", "wait", "forward_backward", "allreduce")
 
@@ -80,7 +82,7 @@ class Worker:
     rank: int
     world: int
     parts: list[int]
-    shards: list[list[int]]
+    placement: Placement
     views: list[PartView]
     loaders: list[DistributedNeighborLoader]
     schedule: Schedule
@@ -94,13 +96,17 @@ class Worker:
     hooks: list[Hooks]
     trim: bool
     adapter: Adapter
+    noise: NoiseScale | None  # the gradient noise scale, where it is measured
+    monitor_every: int  # steps between its measurements (0: never)
     workers_changed: dict | None = None  # how the worker count changed since the checkpoint started from
     epoch: int = 0
     step: int = 0
     seeds_trained: int = 0
     decisions: list[dict] = field(default_factory=list)  # the policies' decisions since the last record
     batch_size: int = 0  # the global batch the next epoch starts with (a policy may change it)
+    weights: list[float] | None = None  # the shards' weights the next epoch starts with, if they change
     stopping: bool = False  # a policy made the epoch under way the last
+    resize: dict | None = None  # a policy's resize: this worker group ends after the epoch under way
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
 
     def call(self, hook: str, *args) -> None:
@@ -109,15 +115,17 @@ class Worker:
 
     def settings(self) -> Settings:
         return Settings(batch_size=self.schedule.batch_size, lr=self.optimizer.param_groups[0]["lr"],
-                        workers=self.world)
+                        workers=self.world, shards=tuple(map(tuple, self.placement.shards)),
+                        part_seeds=tuple(self.schedule.counts))
 
     def adapt(self, hook: str) -> None:
         """Run the policies' ``hook`` and apply their decisions here, as every worker does (see
         :mod:`gnndist.adapt.policy`): a learning rate from the next step, a batch size from the
         next epoch that starts, a stop at the end of this epoch."""
         step = self.step if hook in ("before_step", "after_step") else None
+        noise_scale = self.noise.value if self.noise is not None else None
         for decision in self.adapter.run(hook, epoch=self.epoch, step=step, seeds_trained=self.seeds_trained,
-                                         settings=self.settings(), noise_scale=None):
+                                         settings=self.settings(), noise_scale=noise_scale):
             self.decisions.append(decision.record())
             if decision.refused is not None:
                 continue
@@ -126,6 +134,10 @@ class Worker:
                     group["lr"] = decision.value
             elif decision.action == "set_batch_size":
                 self.batch_size = decision.value
+            elif decision.action == "rebalance":
+                self.weights = decision.value
+            elif decision.action == "resize":
+                self.resize = {"to": decision.value, "policy": decision.policy, "reason": decision.reason}
             elif decision.action == "stop":
                 self.stopping = True
 
@@ -136,6 +148,20 @@ class Worker:
                 Schedule(self.schedule.counts, decision.value, self.schedule.drop_last)
             except ConfigError as e:
                 return str(e)
+        if decision.action == "resize":
+            return self._resize_refusal(decision.value)
+        return None
+
+    def _resize_refusal(self, workers: int) -> str | None:
+        if self.config.min_workers is not None:
+            return "an elastic run's worker count follows the cluster (--workers MIN-MAX); resize needs --workers N"
+        if workers == self.world:
+            return f"the run has {workers} workers already"
+        if workers > len(self.schedule.counts):
+            return f"{workers} workers for {len(self.schedule.counts)} parts: a worker trains one part at least"
+        room, _ = worker_room(self.config.cpus_per_worker, self.config.gpus_per_worker)
+        if workers > room:
+            return f"the Ray cluster has room for {room} workers of this run's size"
         return None
 
 
@@ -156,8 +182,9 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     # run beside them, and more threads than reserved cores would take them from other workers.
     torch.set_num_threads(max(1, int(config.cpus_per_worker)))
     rank, world = dist.get_rank(), dist.get_world_size()
-    shards, parts, servers = _place(cfg, rank, world)
-    views = _open_shard(cfg["root"], parts, servers, sampler, cfg["out_dir"])
+    placement = _place(cfg, rank, world)
+    parts = placement.parts(rank)
+    views = _open_shard(cfg["root"], parts, placement.servers, sampler, cfg["out_dir"])
     loaders = [DistributedNeighborLoader(view, view.seeds("train"), sampler) for view in views]
     torch.manual_seed(config.seed)  # the same initial parameters everywhere
     model = ray.train.torch.prepare_model(cfg["model_factory"](), parallel_strategy=None)  # on its device
@@ -166,18 +193,49 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     adapter = Adapter(cfg["policies"], rank, world, device, check=lambda d: worker.refusal(d))
     start, changed, state = _restore(cfg, model, optimizer, adapter, rank, world)
     batch_size = state["batch_size"] if state else sampler.batch_size
-    worker = Worker(rank=rank, world=world, parts=parts, shards=shards, views=views, loaders=loaders,
+    # The estimator takes parts' batches as its small batches: with one part there is none to compare.
+    every = config.monitor_every or int(any(p.reads_noise_scale for p in cfg["policies"]))
+    noise = NoiseScale() if every and len(cfg["train_counts"]) > 1 else None
+    if noise is not None and state and state.get("noise_scale"):
+        noise.load_state_dict(state["noise_scale"])
+    # A run that rebalanced goes on balanced so (its weights come back at the first epoch's start).
+    weights = state.get("weights") if state else None
+    worker = Worker(rank=rank, world=world, parts=parts, placement=placement, views=views, loaders=loaders,
                     schedule=Schedule(tuple(cfg["train_counts"]), batch_size, sampler.drop_last),
                     model=model, optimizer=optimizer, device=device, config=config,
                     sampler=sampler, loss_fn=cfg["loss_fn"] or F.cross_entropy, metrics=cfg["metrics"],
-                    hooks=list(cfg["hooks"]), trim=trims_layers(model), adapter=adapter, workers_changed=changed,
-                    seeds_trained=state["seeds_trained"] if state else 0, batch_size=batch_size)
+                    hooks=list(cfg["hooks"]), trim=trims_layers(model), adapter=adapter, noise=noise,
+                    monitor_every=every, workers_changed=changed,
+                    seeds_trained=state["seeds_trained"] if state else 0, batch_size=batch_size,
+                    weights=weights if weights and len(weights) == world else None)
     return worker, start
 
 
-def _place(cfg: dict, rank: int, world: int) -> tuple[list[list[int]], list[int], ServerGroup]:
-    """The shards for ``world`` workers, this rank's parts (a shard whose servers share its node
-    where one does) and the partition servers; rank 0 writes ``placement.json``."""
+@dataclass
+class Placement:
+    """Which worker trains which parts: the shards (contiguous parts, in partition order, balanced
+    by ``weights``), the shard of each rank (fixed for the run's start), the ranks' nodes and the
+    partition servers."""
+
+    shards: list[list[int]]
+    shard_of: list[int]
+    nodes: list[str]
+    servers: ServerGroup
+    weights: tuple[float, ...] | None
+
+    def parts(self, rank: int) -> list[int]:
+        return self.shards[self.shard_of[rank]]
+
+    def write(self, out_dir: Path) -> None:
+        (out_dir / "placement.json").write_text(json.dumps(
+            [{"rank": r, "parts": self.shards[s], "worker_node": self.nodes[r],
+              "server_nodes": [self.servers.nodes[p] for p in self.shards[s]]} for r, s in enumerate(self.shard_of)],
+            indent=1))
+
+
+def _place(cfg: dict, rank: int, world: int) -> Placement:
+    """The placement of ``world`` workers: each rank on a shard whose servers share its node where
+    one does; rank 0 writes ``placement.json``."""
     config: TrainConfig = cfg["train"]
     nodes = [None] * world
     dist.all_gather_object(nodes, ray.get_runtime_context().get_node_id())
@@ -187,12 +245,11 @@ def _place(cfg: dict, rank: int, world: int) -> tuple[list[list[int]], list[int]
     shards = assign_shards(cfg["train_counts"], world, weights)
     # Found by name: a server may have been started again elsewhere since the driver launched it.
     servers = cfg["servers"].reattached(cfg["sampler"].timeout_s)
-    shard_of = place_shards(nodes, [servers.nodes[shard[0]] for shard in shards])
+    placement = Placement(shards, place_shards(nodes, [servers.nodes[shard[0]] for shard in shards]), nodes, servers,
+                          weights)
     if rank == 0:
-        (Path(cfg["out_dir"]) / "placement.json").write_text(json.dumps(
-            [{"rank": r, "parts": shards[s], "worker_node": nodes[r],
-              "server_nodes": [servers.nodes[p] for p in shards[s]]} for r, s in enumerate(shard_of)], indent=1))
-    return shards, shards[shard_of[rank]], servers
+        placement.write(Path(cfg["out_dir"]))
+    return placement
 
 
 def _restore(cfg: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer, adapter: Adapter, rank: int,
@@ -215,8 +272,8 @@ def _restore(cfg: dict, model: torch.nn.Module, optimizer: torch.optim.Optimizer
     if adapt is not None:
         adapter.load_state_dict(adapt["policies"])
     before = len(state["shards"])
-    changed = None if before == world else {
-        "from": before, "to": world, "reason": "restarted by Ray Train" if restarted is not None else "resumed"}
+    why = "restarted by Ray Train" if restarted is not None else cfg.get("resized") or "resumed"
+    changed = None if before == world else {"from": before, "to": world, "reason": why}
     return state["epoch"] + 1, changed, adapt
 
 
@@ -246,6 +303,23 @@ def _report(worker: Worker, record: dict, saved: bool) -> None:
         ray.train.report(record, checkpoint=ray.train.Checkpoint.from_directory(folder))
 
 
+def _rebalance(worker: Worker, root: str, run_dir: str) -> bool:
+    """Move parts between the workers as ``worker.weights`` say (each rank keeps its shard index);
+    whether this worker's parts changed (its views then open on the new ones)."""
+    placement = worker.placement
+    placement.weights, worker.weights = tuple(worker.weights), None
+    placement.shards = assign_shards(worker.schedule.counts, worker.world, placement.weights)
+    if worker.rank == 0:
+        placement.write(Path(run_dir))
+    parts = placement.parts(worker.rank)
+    if parts == worker.parts:
+        return False
+    worker.parts = parts
+    worker.views = _open_shard(root, parts, placement.servers, worker.sampler, run_dir)
+    worker.loaders = [DistributedNeighborLoader(view, view.seeds("train"), worker.sampler) for view in worker.views]
+    return True
+
+
 def _batches(worker: Worker, epochs: range) -> Iterator[list[MiniBatch | None]]:
     """Each step's batch of each part of the shard (``None``: no seeds of that part in the step),
     on the worker's device, for every epoch of ``epochs``: one stream, prefetched across epoch
@@ -264,6 +338,8 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
     model, config = worker.model, worker.config
     worker.optimizer.zero_grad(set_to_none=False)
     total = torch.zeros(2, dtype=torch.float64, device=worker.device)
+    monitored = worker.noise is not None and worker.step % worker.monitor_every == 0
+    part_sq = torch.zeros(len(worker.schedule.counts), dtype=torch.float64, device=worker.device)
     started = time.perf_counter()
     for part, batch in zip(worker.parts, batches, strict=True):
         if batch is None:
@@ -275,15 +351,36 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
         # GPU, and a blocking copy waits for everything queued before it.
         total[0] += loss.detach().double() * batch.batch_size
         total[1] += batch.batch_size
-        (loss * float(worker.schedule.weights(part)[worker.step])).backward()
+        weight = float(worker.schedule.weights(part)[worker.step])
+        before = flat_gradient(model) if monitored else None
+        (loss * weight).backward()
+        if monitored:  # the part's own mean gradient is its weighted contribution over its weight
+            part_sq[part] = (flat_gradient(model) - before).double().square().sum() / weight**2
     worker.seconds["forward_backward"] += time.perf_counter() - started
     worker.call("after_local_gradient")
     if worker.world > 1:
         started = time.perf_counter()
         all_reduce_gradients(model)
         worker.seconds["allreduce"] += time.perf_counter() - started
+    if monitored:
+        _measure_noise(worker, part_sq)
     worker.optimizer.step()
     return total
+
+
+def _measure_noise(worker: Worker, part_sq: torch.Tensor) -> None:
+    """Add the step to the noise-scale estimate: each part's batch is a small batch, the step's
+    all-reduced gradient the big one, so the estimate depends on the parts and not on the
+    workers (:mod:`gnndist.adapt.monitors`). One all-reduce of a number per part (each part is
+    trained by one worker, the others add zeros)."""
+    if worker.world > 1:
+        part_sq = all_reduce_sum(part_sq, worker.device)
+    sizes = worker.schedule.sizes()[:, worker.step]
+    held = np.flatnonzero(sizes > 0)
+    if held.size < 2:  # a step with one part's seeds has no second batch to compare with
+        return
+    big = float(flat_gradient(worker.model).double().square().sum())
+    worker.noise.update(part_sq.cpu().numpy()[held].tolist(), sizes[held].tolist(), big)
 
 
 def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,
@@ -371,7 +468,7 @@ def _train_epoch(worker: Worker, batches: Iterator[list[MiniBatch | None]]) -> d
 def train_worker(cfg: dict) -> None:
     """Ray Train entry point. ``cfg``: root, servers, train_counts, sampler,
     train, model_factory, loss_fn, metrics, hooks, policies, out_dir, partition_sha, resume_epoch
-    (the checkpoint to go on from, or None)."""
+    (the checkpoint to go on from, or None), resized (why the worker group was resized, if it was)."""
     worker, start = _setup(cfg)
     config, out_dir = worker.config, Path(cfg["out_dir"])
     worker.epoch = start
@@ -381,6 +478,9 @@ def train_worker(cfg: dict) -> None:
         worker.epoch = epoch
         worker.call("before_epoch")
         worker.adapt("before_epoch")
+        if worker.weights is not None and _rebalance(worker, cfg["root"], cfg["out_dir"]) and batches is not None:
+            batches.close()  # this worker's parts changed: its stream starts again on the new ones
+            batches = None
         if batches is None or worker.batch_size != worker.schedule.batch_size:
             # A new batch size cuts this epoch's steps anew: the batches built ahead with the old
             # one are dropped, and the stream starts again here (batches are functions of the
@@ -398,32 +498,41 @@ def train_worker(cfg: dict) -> None:
         if validated:
             record.update(_evaluate(worker, "val"))
         record["settings"] = asdict(settings)
+        if worker.noise is not None and worker.noise.steps:  # smoothed so far (the scale: None while |G|^2 <= 0)
+            record["noise"] = {"scale": worker.noise.value, "gradient_sq": worker.noise.gradient_sq,
+                               "trace_sigma": worker.noise.trace_sigma}
         worker.adapter.history.append(record)  # what the policies' after_epoch sees (rank 0's)
         worker.adapt("after_epoch")
         last = epoch + 1 == config.epochs or worker.stopping
+        if worker.resize is not None and not last:  # a new worker group goes on from this epoch's checkpoint
+            record["resize"] = worker.resize
         if last:
             record.update({} if validated else _evaluate(worker, "val"))
             record.update(_evaluate(worker, "test"))
         record["eval_s"] = round(time.perf_counter() - eval_start, 4)
         if worker.decisions:
             record["decisions"], worker.decisions = worker.decisions, []
-        saved = (epoch + 1) % config.checkpoint_every == 0 or last
+        saved = (epoch + 1) % config.checkpoint_every == 0 or last or "resize" in record
         if worker.rank == 0:
             started = time.perf_counter()
             if saved:
-                checkpoint.save(out_dir, epoch, worker.model, worker.optimizer, cfg["partition_sha"], worker.shards,
+                checkpoint.save(out_dir, epoch, worker.model, worker.optimizer, cfg["partition_sha"],
+                                worker.placement.shards,
                                 adapt={"batch_size": worker.batch_size, "seeds_trained": worker.seeds_trained,
-                                       "policies": worker.adapter.state_dict()})
+                                       "weights": list(worker.placement.weights) if worker.placement.weights else None,
+                                       "policies": worker.adapter.state_dict(),
+                                       "noise_scale": worker.noise.state_dict() if worker.noise else None})
             record["checkpoint_s"] = round(time.perf_counter() - started, 4)
             with open(out_dir / METRICS_FILE, "a") as f:
                 f.write(json.dumps(record) + "\n")
         _report(worker, record, saved)
         worker.call("after_epoch", record)
-        if last:
+        if last or "resize" in record:
             break
     batches.close()
-    worker.adapt("after_train")
-    worker.call("after_training")
+    if "resize" not in record:
+        worker.adapt("after_train")
+        worker.call("after_training")
 
 
 def model_factory(config: TrainConfig, in_channels: int, out_channels: int, num_layers: int) -> Callable:

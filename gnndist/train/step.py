@@ -40,15 +40,19 @@ def all_reduce_sum(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.cpu()
 
 
+def flat_gradient(model: torch.nn.Module) -> torch.Tensor:
+    """Every parameter's gradient in one new flat tensor (a parameter without one counts as zeros)."""
+    return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1)
+                      for p in model.parameters()])
+
+
 def all_reduce_gradients(model: torch.nn.Module) -> None:
     """Sum every parameter's gradient over the workers in one flat all-reduce, waited for (a
     parameter without a gradient counts as zeros). Each worker's gradient is already weighted by
     its seeds' share of the step, so the sum is the step's gradient."""
-    params = list(model.parameters())
-    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = flat_gradient(model)
     dist.all_reduce(flat)
     offset = 0
-    for p, g in zip(params, grads, strict=True):
-        p.grad = flat[offset:offset + g.numel()].view_as(g)
-        offset += g.numel()
+    for p in model.parameters():
+        p.grad = flat[offset:offset + p.numel()].view_as(p)
+        offset += p.numel()

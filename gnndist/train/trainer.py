@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
 from contextlib import contextmanager
@@ -23,7 +24,7 @@ from gnndist.adapt.policy import Policy
 from gnndist.config import ConfigError, SamplerConfig, TrainConfig, to_dict
 from gnndist.graph import GraphError
 from gnndist.partition.format import PartitionFormatError, partition_sha, read_manifest
-from gnndist.runtime.cluster import init_ray, shutdown_ray
+from gnndist.runtime.cluster import init_ray, shutdown_ray, worker_room
 from gnndist.runtime.memory import WORKER_ENV
 from gnndist.runtime.partition_server import RemoteError, ServerGroup, launch_servers
 from gnndist.train import rundir
@@ -149,38 +150,62 @@ def _launch_and_fit(root: str, shards: list[list[int]], counts: list[int], out: 
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
     reports = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
     try:
-        trainer = TorchTrainer(
-            train_worker,
-            # The rendezvous on loopback when the run is on this machine alone (process_group.py).
-            torch_config=LoopbackTorchConfig(),
-            train_loop_config={"root": root, "servers": servers, "train_counts": counts, "sampler": sampler,
-                               "train": config, "out_dir": str(out),
-                               "partition_sha": partition_sha(root), **train_loop_config},
-            # SPREAD: on a cluster, one worker per node where it can, beside its shard's servers.
-            # use_gpu makes Ray Train pick NCCL (gloo otherwise) and give each worker its GPU.
-            scaling_config=ScalingConfig(num_workers=(config.min_workers, len(shards)) if config.min_workers
-                                         else len(shards), elastic_resize_monitor_interval_s=config.rescale_check_s,
-                                         placement_strategy="SPREAD", use_gpu=config.gpus_per_worker > 0,
-                                         resources_per_worker=_resources(config)),
-            # WORKER_ENV: each step allocates its batch and activations afresh, in threads of their own.
-            run_config=RunConfig(storage_path=str(out / "ray"), name="train",
-                                 worker_runtime_env={"env_vars": WORKER_ENV},
-                                 failure_config=FailureConfig(max_failures=max_failures),
-                                 callbacks=[_Relay(reports)]),
-        )
         with TensorBoardLog(out / "tensorboard") as tensorboard:
+            last: list[dict] = []
+
             def report(record: dict) -> None:
+                last[:] = [record]
                 tensorboard.write(record)
                 if on_epoch is not None:
                     on_epoch(record)
 
-            try:
-                _fit_reporting(trainer, reports, report, notify, servers if max_failures else None)
-            except WorkerGroupError as e:
-                raise _worker_error(e, out) from e
+            resized = None
+            while True:
+                trainer = _trainer(root, servers, counts, out, len(shards), max_failures, reports, config=config,
+                                   sampler=sampler, train_loop_config={**train_loop_config, "resized": resized})
+                try:
+                    _fit_reporting(trainer, reports, report, notify, servers if max_failures else None)
+                except WorkerGroupError as e:
+                    raise _worker_error(e, out) from e
+                if not last or "resize" not in last[0]:
+                    return
+                # A policy resized the run: a worker group of the new size goes on from the
+                # checkpoint the last one saved as it ended (the servers stay up).
+                resize = last[0]["resize"]
+                shards = assign_shards(counts, resize["to"])
+                train_loop_config = {**train_loop_config, "resume_epoch": last[0]["epoch"]}
+                resized = f"resized by policy {resize['policy']}: {resize['reason']}"
     finally:
         servers.kill()
         ray.kill(reports.actor)
+
+
+def _trainer(root: str, servers: ServerGroup, counts: list[int], out: Path, workers: int, max_failures: int,
+             reports: Queue, *, config: TrainConfig, sampler: SamplerConfig, train_loop_config: dict) -> TorchTrainer:
+    """The Ray Train trainer of ``workers`` workers (for an elastic run, between ``min_workers``
+    and that), each running :func:`loop.train_worker`."""
+    return TorchTrainer(
+        train_worker,
+        # The rendezvous on loopback when the run is on this machine alone (process_group.py).
+        torch_config=LoopbackTorchConfig(),
+        train_loop_config={"root": root, "servers": servers, "train_counts": counts, "sampler": sampler,
+                           "train": config, "out_dir": str(out),
+                           "partition_sha": partition_sha(root), **train_loop_config},
+        # SPREAD: on a cluster, one worker per node where it can, beside its shard's servers.
+        # use_gpu makes Ray Train pick NCCL (gloo otherwise) and give each worker its GPU.
+        scaling_config=ScalingConfig(num_workers=(config.min_workers, workers) if config.min_workers
+                                     else workers, elastic_resize_monitor_interval_s=config.rescale_check_s,
+                                     placement_strategy="SPREAD", use_gpu=config.gpus_per_worker > 0,
+                                     resources_per_worker=_resources(config)),
+        # WORKER_ENV: each step allocates its batch and activations afresh, in threads of their own.
+        # A name of its own per worker group: Ray Train's registry then hands a group the checkpoints
+        # of its own restarts only (get_checkpoint), never those of the run's earlier groups (a
+        # resumed or resized run starts from gnndist's own checkpoint, by its epoch).
+        run_config=RunConfig(storage_path=str(out / "ray"), name=f"train-{uuid.uuid4().hex[:8]}",
+                             worker_runtime_env={"env_vars": WORKER_ENV},
+                             failure_config=FailureConfig(max_failures=max_failures),
+                             callbacks=[_Relay(reports)]),
+    )
 
 
 def _resources(config: TrainConfig) -> dict[str, float]:
@@ -193,10 +218,7 @@ def _resources(config: TrainConfig) -> dict[str, float]:
 def _workers(num_parts: int, config: TrainConfig) -> int:
     """``config.workers``, or by default one per part, as many as the cluster's CPUs and GPUs hold;
     refused, rather than waited for forever, where the cluster has no room for them."""
-    resources = ray.cluster_resources()
-    needs = [(kind, each, resources.get(kind, 0.0))
-             for kind, each in (("CPU", config.cpus_per_worker), ("GPU", config.gpus_per_worker)) if each > 0]
-    room = min(int(have // each) for _, each, have in needs)
+    room, needs = worker_room(config.cpus_per_worker, config.gpus_per_worker)
     # An elastic run needs room for its fewest; it grows to the most as the cluster has room.
     workers = config.min_workers or config.workers or min(num_parts, max(room, 1))
     for kind, each, have in needs:
@@ -235,10 +257,14 @@ class TensorBoardLog:
             elif key == "settings":  # what the policies may change: the batch size and learning rate
                 for name in ("batch_size", "lr"):
                     self.writer.add_scalar(f"settings/{name}", value[name], record["epoch"])
+            elif key == "noise":  # the gradient noise scale and its two smoothed estimates
+                for name, v in value.items():
+                    if v is not None:
+                        self.writer.add_scalar(f"noise/{name}", v, record["epoch"])
             elif key == "decisions":
                 for decision in value:
                     self.writer.add_text("decisions", decision_line(decision), record["epoch"])
-            elif key not in ("epoch", "workers_changed"):
+            elif key != "epoch" and isinstance(value, int | float):  # a change of workers, a resize: on screen
                 self.writer.add_scalar(key, value, record["epoch"])
         self.writer.flush()
 

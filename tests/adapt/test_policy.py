@@ -22,7 +22,7 @@ class Calls(Policy):
 
     def after_epoch(self, ctx: Context) -> None:
         self.log.append(("after", self.name))
-        ctx.set_lr(ctx.settings.lr / 2, reason="halve", loss=ctx.metrics["loss"])
+        ctx.set_lr(ctx.settings.lr / 2, "halve", loss=ctx.metrics["loss"])
 
 
 def _adapter(policies, check=lambda d: None) -> Adapter:
@@ -71,7 +71,7 @@ def test_a_decision_the_run_cannot_honour_is_refused_with_its_reason():
         name = "big"
 
         def before_epoch(self, ctx):
-            ctx.set_batch_size(10**9, reason="more")
+            ctx.set_batch_size(10**9, "more")
 
     [decision] = _adapter([Big()], check=lambda d: "too large").run(
         "before_epoch", epoch=0, step=None, seeds_trained=0, settings=SETTINGS, noise_scale=None)
@@ -94,7 +94,7 @@ def test_a_bad_policy_spec_says_what_is_wrong(spec, message):
         from_spec(spec)
 
 
-def test_policy_states_go_back_in_order_and_a_different_list_is_refused():
+def test_policy_states_go_back_in_order_and_other_policies_start_afresh():
     class Counting(Policy):
         def __init__(self):
             self.seen = 0
@@ -107,8 +107,89 @@ def test_policy_states_go_back_in_order_and_a_different_list_is_refused():
 
     first, second = Counting(), Counting()
     first.seen, second.seen = 3, 5
+    saved = _adapter([first, second]).state_dict()
     adapter = _adapter([Counting(), Counting()])
-    adapter.load_state_dict(_adapter([first, second]).state_dict())
-    assert [p.seen for p in adapter.policies] == [3, 5]
-    with pytest.raises(ValueError, match="state of 2 policies, this run has 1"):
-        _adapter([Counting()]).load_state_dict([{}, {}])
+    assert adapter.load_state_dict(saved) and [p.seen for p in adapter.policies] == [3, 5]
+    fewer = _adapter([Counting()])
+    assert not fewer.load_state_dict(saved) and fewer.policies[0].seen == 0
+
+
+@pytest.mark.parametrize("noise, want", [(None, []), (35.0, []),  # unknown; within the hysteresis
+                                         (50.0, [50]), (500.0, [64])])  # towards it, at most doubling
+def test_gns_batch_grows_the_batch_towards_the_noise_scale_with_the_square_root_rule(noise, want):
+    from gnndist.adapt.policies import NoiseScaleBatch
+
+    ctx = Context("gns-batch", epoch=3, step=None, seeds_trained=0, settings=SETTINGS, history=(), noise_scale=noise)
+    NoiseScaleBatch().before_epoch(ctx)
+    assert [d.value for d in ctx.decisions if d.action == "set_batch_size"] == want
+    assert [d.value for d in ctx.decisions if d.action == "set_lr"] == pytest.approx(
+        [SETTINGS.lr * (b / SETTINGS.batch_size) ** 0.5 for b in want])
+
+
+def test_gns_batch_stops_at_its_bound_and_reads_its_settings():
+    from gnndist.adapt.policies import NoiseScaleBatch
+
+    policy = from_spec("gns-batch:max_batch=40,growth=4")
+    assert isinstance(policy, NoiseScaleBatch) and policy.reads_noise_scale
+    ctx = Context("gns-batch", epoch=0, step=None, seeds_trained=0, settings=SETTINGS, history=(), noise_scale=1e4)
+    policy.before_epoch(ctx)
+    assert ctx.decisions[0].value == 40
+    with pytest.raises(PolicyError, match="unknown settings"):
+        from_spec("gns-batch:max=40")
+    with pytest.raises(PolicyError, match="growth > 1"):
+        from_spec("gns-batch:growth=1")
+
+
+def _epoch(rates_s: list[tuple[list[int], int, float, float]], steps: int = 10) -> dict:
+    """An epoch record: per worker (parts, seeds, busy seconds, all-reduce seconds)."""
+    return {"epoch": 0, "steps": steps, "loss": 1.0,
+            "workers": [{"rank": r, "parts": parts, "seeds": seeds, "step_s": (busy + waited) / steps,
+                         "allreduce_s": waited} for r, (parts, seeds, busy, waited) in enumerate(rates_s)]}
+
+
+def _balance(policy, record, shards, part_seeds) -> list:
+    settings = Settings(batch_size=32, lr=0.01, workers=len(shards), shards=shards, part_seeds=part_seeds)
+    ctx = Context("balance", epoch=0, step=None, seeds_trained=0, settings=settings, history=(record,),
+                  noise_scale=None)
+    policy.after_epoch(ctx)
+    return ctx.decisions
+
+
+def test_balance_moves_parts_from_a_worker_at_half_speed():
+    from gnndist.adapt.policies import Balance
+
+    # 8 parts of 100 seeds, 4 a worker; worker 1 takes twice as long for its 400 (the other waits).
+    record = _epoch([([0, 1, 2, 3], 400, 4.0, 4.0), ([4, 5, 6, 7], 400, 8.0, 0.0)])
+    shards, seeds = ((0, 1, 2, 3), (4, 5, 6, 7)), (100,) * 8
+    [decision] = _balance(Balance(), record, shards, seeds)
+    assert decision.action == "rebalance" and decision.value == pytest.approx([100.0, 50.0])
+    # With those weights the fast worker takes 5 parts, the slow one 3: 5 s and 6 s against 8 s.
+    from gnndist.train.schedule import assign_shards
+
+    assert assign_shards(seeds, 2, decision.value) == [[0, 1, 2, 3, 4], [5, 6, 7]]
+
+
+def test_balance_leaves_balanced_workers_and_small_gains_alone():
+    from gnndist.adapt.policies import Balance
+
+    shards, seeds = ((0, 1, 2, 3), (4, 5, 6, 7)), (100,) * 8
+    assert _balance(Balance(), _epoch([([0, 1, 2, 3], 400, 4.0, 0.1), ([4, 5, 6, 7], 400, 4.1, 0.0)]),
+                    shards, seeds) == []
+    # 10% slower, but whole parts cannot do better: 5 parts on the fast worker would take 5 s, not 4.4.
+    assert _balance(Balance(), _epoch([([0, 1, 2, 3], 400, 4.0, 0.4), ([4, 5, 6, 7], 400, 4.4, 0.0)]),
+                    shards, seeds) == []
+
+
+def test_balance_follows_a_worker_that_slows_down_and_keeps_its_state():
+    from gnndist.adapt.policies import Balance
+
+    shards, seeds = ((0, 1, 2, 3), (4, 5, 6, 7)), (100,) * 8
+    policy = Balance(decay=0.5)
+    assert _balance(policy, _epoch([([0, 1, 2, 3], 400, 4.0, 0.0), ([4, 5, 6, 7], 400, 4.0, 0.0)]),
+                    shards, seeds) == []
+    slow = _epoch([([0, 1, 2, 3], 400, 4.0, 8.0), ([4, 5, 6, 7], 400, 12.0, 0.0)])  # worker 1 at a third
+    [decision] = _balance(policy, slow, shards, seeds)
+    assert decision.value == pytest.approx([100.0, (100 + 100 / 3) / 2])  # halfway there after one epoch
+    again = Balance(decay=0.5)
+    again.load_state_dict(policy.state_dict())
+    assert again.rates == policy.rates

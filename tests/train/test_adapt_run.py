@@ -33,7 +33,7 @@ class StopAfter(Policy):
     def after_epoch(self, ctx: Context) -> None:
         self.seen += 1
         if ctx.epoch == self.last:
-            ctx.stop(reason=f"epoch {self.last} reached", loss=ctx.metrics["loss"])
+            ctx.stop(f"epoch {self.last} reached", loss=ctx.metrics["loss"])
 
     def state_dict(self) -> dict:
         return {"seen": self.seen}
@@ -65,5 +65,37 @@ def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(
     assert all(torch.equal(first[k], second[k]) for k in first)
     saved = checkpoint.load(result.out_dir, 3, None)  # the last epoch is checkpointed
     # Every epoch trains every seed (drop_last makes the steps larger, it drops no seed).
-    assert saved["adapt"] == {"batch_size": 64, "seeds_trained": 4 * seeds, "policies": [{}, {"seen": 4}]}
+    assert saved["adapt"] == {"batch_size": 64, "seeds_trained": 4 * seeds, "weights": None, "noise_scale": None,
+                              "policies": [{"name": "schedule", "state": {}},
+                                           {"name": "stop-after", "state": {"seen": 4}}]}
     assert math.isclose(saved["optimizer"]["param_groups"][0]["lr"], 0.02)
+
+
+class ResizeAt(Policy):
+    """Asks for more workers than parts at epoch 1 (refused), then for 2 workers at epoch 3."""
+
+    name = "resize-at"
+
+    def after_epoch(self, ctx: Context) -> None:
+        if ctx.epoch == 1:
+            ctx.resize(3, "too many")
+        if ctx.epoch == 3:
+            ctx.resize(2, "grow")
+
+
+def test_a_resized_run_goes_on_with_the_new_workers_where_it_was(cora_run, tmp_path):
+    """1 worker, resized to 2 after epoch 3 by a policy, ends where the shared 2-worker run ends."""
+    from gnndist.config import replace
+
+    result = train(None, cora_run.parts, config=replace(cora_run.config, workers=1), sampler=cora_run.sampler,
+                   out_dir=tmp_path / "run", hooks=[SaveParameters(tmp_path / "params")], policies=[ResizeAt()])
+    history = result.history
+    assert [r["epoch"] for r in history] == list(range(12))
+    assert [len(r["workers"]) for r in history] == [1] * 4 + [2] * 8
+    refused, = history[1]["decisions"]
+    assert refused["action"] == "resize" and "3 workers for 2 parts" in refused["refused"]
+    assert history[3]["resize"] == {"to": 2, "policy": "resize-at", "reason": "grow"}
+    assert history[4]["workers_changed"] == {"from": 1, "to": 2, "reason": "resized by policy resize-at: grow"}
+    got, want = saved_parameters(tmp_path / "params"), saved_parameters(cora_run.params)
+    for name in want:  # 1 and 2 workers sum the same gradients in another order: float rounding only
+        torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-5)

@@ -4,9 +4,10 @@ parts (the semantics in DESIGN.md).
 
 - On real batches of uneven parts, the parts' weighted batch losses have exactly the gradient of
   one process's mean loss over the union of the step's seeds.
-- 4 parts trained (with dropout) on 1 worker, and on 2, then 4, then 1 workers, resuming from the
-  last checkpoint at each change, end where one process replaying the parts' batches ends: bit
-  for bit with 1 worker, to float summation tolerance with more.
+- 4 parts trained (with dropout) on 1 worker, and on 2 (whose parts a policy moves between them
+  after the first epoch), then 4, then 1 workers, resuming from the last checkpoint at each
+  change, end where one process replaying the parts' batches ends: bit for bit with 1 worker, to
+  float summation tolerance with more. The gradient noise scale, measured every step, agrees.
 
 The statistical check (test accuracy of 1, 2 and 4 parts over 3 seeds on Cora and Amazon Photo)
 is a benchmark: ``scripts/bench_train.py --parity``, results in
@@ -15,14 +16,17 @@ is a benchmark: ``scripts/bench_train.py --parity``, results in
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from dataclasses import replace
 
 import pytest
+import ray
 import torch
 import torch.nn.functional as F
 
 from gnndist import streams
+from gnndist.adapt.policy import Context, Policy
 from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig, TrainConfig
 from gnndist.partition.format import read_manifest
 from gnndist.runtime.loader import DistributedNeighborLoader
@@ -30,9 +34,22 @@ from gnndist.runtime.partition_server import launch_servers
 from gnndist.testing import SaveParameters, saved_parameters
 from gnndist.train.loop import _open_shard
 from gnndist.train.models import build_model
-from gnndist.train.schedule import Schedule
+from gnndist.train.schedule import Schedule, assign_shards
 from gnndist.train.step import forward
 from gnndist.train.trainer import train
+
+# The workers cannot import this test module: its policy class travels by value.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+class Rebalance(Policy):
+    """Gives the second shard three times the first's share from epoch 1 on."""
+
+    name = "rebalance-at-1"
+
+    def before_epoch(self, ctx: Context) -> None:
+        if ctx.epoch == 1:
+            ctx.rebalance([1.0, 3.0], "the test moves parts")
 
 
 @contextmanager
@@ -125,7 +142,8 @@ def _replay(root, servers, config: TrainConfig, sampler: SamplerConfig) -> dict[
     return model.state_dict()
 
 
-def _run(root, tmp, name: str, config: TrainConfig, sampler: SamplerConfig, **kwargs) -> dict[str, torch.Tensor]:
+def _run(root, tmp, name: str, config: TrainConfig, sampler: SamplerConfig,
+         **kwargs) -> tuple[dict[str, torch.Tensor], list[dict]]:
     result = train(None, root, config=config, sampler=sampler, out_dir=tmp / name,
                    hooks=[SaveParameters(tmp / f"{name}-params")], **kwargs)
     workers = config.workers
@@ -134,22 +152,27 @@ def _run(root, tmp, name: str, config: TrainConfig, sampler: SamplerConfig, **kw
     ranks = [saved_parameters(tmp / f"{name}-params", r) for r in range(workers)]
     for other in ranks[1:]:  # every worker holds the same parameters
         assert all(torch.equal(ranks[0][k], other[k]) for k in ranks[0])
-    return ranks[0]
+    return ranks[0], result.history
 
 
 def test_the_trajectory_does_not_depend_on_the_number_of_workers(cora4, tmp_path):
     root, servers = cora4
     # dropout 0.5: the parts' own streams matter. Half a CPU each: 4 workers fit the session's 2 CPUs
-    # (one torch thread each, whatever the share).
-    config = TrainConfig(epochs=6, hidden=16, lr=0.01, checkpoint_every=2, cpus_per_worker=0.5)
+    # (one torch thread each, whatever the share). The noise scale is measured every step: measuring
+    # must not move the trajectory, and its estimate must not depend on the workers either.
+    config = TrainConfig(epochs=6, hidden=16, lr=0.01, checkpoint_every=2, cpus_per_worker=0.5, monitor_every=1)
     sampler = SamplerConfig(fanouts=(5, 5), batch_size=32)
     with _one_thread():
         replayed = _replay(root, servers, config, sampler)
-    one = _run(root, tmp_path, "w1", replace(config, workers=1), sampler)
+    one, one_history = _run(root, tmp_path, "w1", replace(config, workers=1), sampler)
     # 2 workers for two epochs, then 4 for two more, then 1 to the end, each from the last checkpoint.
-    _run(root, tmp_path, "resized", replace(config, workers=2, epochs=2), sampler)
+    _, rebalanced = _run(root, tmp_path, "resized", replace(config, workers=2, epochs=2), sampler,
+                         policies=[Rebalance()])
+    counts = _schedule(root, sampler).counts
+    shards = [[w["parts"] for w in r["workers"]] for r in rebalanced]
+    assert shards == [assign_shards(counts, 2), assign_shards(counts, 2, [1.0, 3.0])] and shards[0] != shards[1]
     _run(root, tmp_path, "resized", replace(config, workers=4, epochs=4), sampler, resume=True)
-    resized = _run(root, tmp_path, "resized", replace(config, workers=1), sampler, resume=True)
+    resized, resized_history = _run(root, tmp_path, "resized", replace(config, workers=1), sampler, resume=True)
     start = _fresh_model(root, config, sampler).state_dict()
     for name, want in replayed.items():
         # One worker adds its parts' gradients in the order the replay does: bit for bit.
@@ -159,3 +182,12 @@ def test_the_trajectory_does_not_depend_on_the_number_of_workers(cora4, tmp_path
         # 1e-5 is far below what training moves (the last check) and any change of the math.
         torch.testing.assert_close(resized[name], want, rtol=0, atol=1e-5)
         assert (want - start[name]).abs().max() > 1e-2  # training moved it far beyond the tolerance
+    # The estimate goes on across the resumes (its state is checkpointed) and sums the parts' batches
+    # whichever worker trained them: the float rounding of the gradients only.
+    got, want = ([r["noise"] for r in h] for h in (resized_history, one_history))
+    assert len(got) == len(want) == config.epochs
+    for g, w in zip(got, want, strict=True):
+        # Small parts' batches (8 seeds) at dropout 0.5: the noise hides |G|^2, whose estimate can be
+        # below 0 here; both estimates agree to the gradients' float rounding all the same.
+        assert g["trace_sigma"] == pytest.approx(w["trace_sigma"], rel=1e-5) and w["trace_sigma"] > 0
+        assert abs(g["gradient_sq"] - w["gradient_sq"]) <= 1e-5 * w["trace_sigma"]
