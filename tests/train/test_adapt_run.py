@@ -1,7 +1,8 @@
 """Policies in a real 2-worker run: a schedule changes the learning rate and the global batch at
 given epochs, a user's own policy stops the run, a batch the run cannot take is refused; every
 decision is in metrics.jsonl, the workers hold identical parameters, and the checkpoint keeps
-what a resumed run needs to decide as this one would."""
+what a resumed run needs to decide as this one would. (Rebalancing and resizing are in
+``test_parity.py``: they must leave the trajectory as it is.)"""
 
 from __future__ import annotations
 
@@ -70,32 +71,3 @@ def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(
                                            {"name": "stop-after", "state": {"seen": 4}}]}
     assert math.isclose(saved["optimizer"]["param_groups"][0]["lr"], 0.02)
 
-
-class ResizeAt(Policy):
-    """Asks for more workers than parts at epoch 1 (refused), then for 2 workers at epoch 3."""
-
-    name = "resize-at"
-
-    def after_epoch(self, ctx: Context) -> None:
-        if ctx.epoch == 1:
-            ctx.resize(3, "too many")
-        if ctx.epoch == 3:
-            ctx.resize(2, "grow")
-
-
-def test_a_resized_run_goes_on_with_the_new_workers_where_it_was(cora_run, tmp_path):
-    """1 worker, resized to 2 after epoch 3 by a policy, ends where the shared 2-worker run ends."""
-    from gnndist.config import replace
-
-    result = train(None, cora_run.parts, config=replace(cora_run.config, workers=1), sampler=cora_run.sampler,
-                   out_dir=tmp_path / "run", hooks=[SaveParameters(tmp_path / "params")], policies=[ResizeAt()])
-    history = result.history
-    assert [r["epoch"] for r in history] == list(range(12))
-    assert [len(r["workers"]) for r in history] == [1] * 4 + [2] * 8
-    refused, = history[1]["decisions"]
-    assert refused["action"] == "resize" and "3 workers for 2 parts" in refused["refused"]
-    assert history[3]["resize"] == {"to": 2, "policy": "resize-at", "reason": "grow"}
-    assert history[4]["workers_changed"] == {"from": 1, "to": 2, "reason": "resized by policy resize-at: grow"}
-    got, want = saved_parameters(tmp_path / "params"), saved_parameters(cora_run.params)
-    for name in want:  # 1 and 2 workers sum the same gradients in another order: float rounding only
-        torch.testing.assert_close(got[name], want[name], rtol=0, atol=1e-5)

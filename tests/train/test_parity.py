@@ -42,14 +42,19 @@ from gnndist.train.trainer import train
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-class Rebalance(Policy):
-    """Gives the second shard three times the first's share from epoch 1 on."""
+class Reshape(Policy):
+    """Asks for more workers than parts after epoch 0 (refused), gives the second shard three times
+    the first's share in epoch 1, and goes on with 4 workers after it."""
 
-    name = "rebalance-at-1"
+    name = "reshape"
 
     def before_epoch(self, ctx: Context) -> None:
         if ctx.epoch == 1:
             ctx.rebalance([1.0, 3.0], "the test moves parts")
+
+    def after_epoch(self, ctx: Context) -> None:
+        if ctx.epoch in (0, 1):
+            ctx.resize(5 if ctx.epoch == 0 else 4, "the test resizes")
 
 
 @contextmanager
@@ -146,9 +151,9 @@ def _run(root, tmp, name: str, config: TrainConfig, sampler: SamplerConfig,
          **kwargs) -> tuple[dict[str, torch.Tensor], list[dict]]:
     result = train(None, root, config=config, sampler=sampler, out_dir=tmp / name,
                    hooks=[SaveParameters(tmp / f"{name}-params")], **kwargs)
-    workers = config.workers
     shards = [w["parts"] for w in result.history[-1]["workers"]]
-    assert len(shards) == workers and sum(shards, []) == [0, 1, 2, 3]
+    workers = len(shards)
+    assert sum(shards, []) == [0, 1, 2, 3]
     ranks = [saved_parameters(tmp / f"{name}-params", r) for r in range(workers)]
     for other in ranks[1:]:  # every worker holds the same parameters
         assert all(torch.equal(ranks[0][k], other[k]) for k in ranks[0])
@@ -165,14 +170,18 @@ def test_the_trajectory_does_not_depend_on_the_number_of_workers(cora4, tmp_path
     with _one_thread():
         replayed = _replay(root, servers, config, sampler)
     one, one_history = _run(root, tmp_path, "w1", replace(config, workers=1), sampler)
-    # 2 workers for two epochs, then 4 for two more, then 1 to the end, each from the last checkpoint.
-    _, rebalanced = _run(root, tmp_path, "resized", replace(config, workers=2, epochs=2), sampler,
-                         policies=[Rebalance()])
+    # 2 workers (whose parts a policy moves in epoch 1), resized by the policy to 4 after epoch 1,
+    # then resumed with 1 from the checkpoint of epoch 3: the trajectory is the same throughout.
+    _, first = _run(root, tmp_path, "resized", replace(config, workers=2, epochs=4), sampler, policies=[Reshape()])
     counts = _schedule(root, sampler).counts
-    shards = [[w["parts"] for w in r["workers"]] for r in rebalanced]
-    assert shards == [assign_shards(counts, 2), assign_shards(counts, 2, [1.0, 3.0])] and shards[0] != shards[1]
-    _run(root, tmp_path, "resized", replace(config, workers=4, epochs=4), sampler, resume=True)
+    shards = [[w["parts"] for w in r["workers"]] for r in first]
+    assert shards[:2] == [assign_shards(counts, 2), assign_shards(counts, 2, [1.0, 3.0])] != [shards[0]] * 2
+    assert shards[2:] == [[[0], [1], [2], [3]]] * 2
+    refused = first[0]["decisions"][0]
+    assert refused["action"] == "resize" and "5 workers for 4 parts" in refused["refused"]
+    assert first[2]["workers_changed"] == {"from": 2, "to": 4, "reason": "resized by policy reshape: the test resizes"}
     resized, resized_history = _run(root, tmp_path, "resized", replace(config, workers=1), sampler, resume=True)
+    assert [len(r["workers"]) for r in resized_history] == [2, 2, 4, 4, 1, 1]
     start = _fresh_model(root, config, sampler).state_dict()
     for name, want in replayed.items():
         # One worker adds its parts' gradients in the order the replay does: bit for bit.
