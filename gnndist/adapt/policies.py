@@ -147,6 +147,109 @@ class Balance(Policy):
         self.rates = state["rates"]
 
 
+class Sync(Policy):
+    """Start with local SGD, averaging the models every ``every`` steps, and switch to synchronous
+    SGD (``sync``), as KungFu's adaptive SGD does: early on, when the gradients are large and
+    alike, averaging every few steps makes as much progress for fewer all-reduces; later, the
+    all-reduce of every step keeps the accuracy. It switches at the start of epoch
+    ``until_epoch``, or of the first epoch after one whose training loss fell below
+    ``until_loss``, whichever comes first (at least one must be given).
+
+    As ``--policy``: ``sync:every=4,until_epoch=10`` or ``sync:every=4,until_loss=0.5``.
+    """
+
+    name = "sync"
+
+    def __init__(self, every: int = 4, until_epoch: int | None = None, until_loss: float | None = None) -> None:
+        if every < 2 or (until_epoch is None and until_loss is None):
+            raise PolicyError("policy 'sync': needs every >= 2 and until_epoch or until_loss (when to switch to "
+                              f"synchronous SGD), got every={every}, until_epoch={until_epoch}, "
+                              f"until_loss={until_loss}")
+        self.every, self.until_epoch, self.until_loss = every, until_epoch, until_loss
+        self.switched = False
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, str]) -> Sync:
+        return cls(**_typed(cls.name, settings, {"every": int, "until_epoch": int, "until_loss": float}))
+
+    def before_train(self, ctx: Context) -> None:
+        if not self.switched and ctx.settings.sync_every != self.every:
+            ctx.set_sync(self.every, f"local SGD, averaging the models every {self.every} steps, to start with")
+
+    def before_epoch(self, ctx: Context) -> None:
+        if self.switched:
+            return
+        loss = ctx.metrics.get("loss")
+        if self.until_epoch is not None and ctx.epoch >= self.until_epoch:
+            reason = f"epoch {self.until_epoch} reached"
+        elif self.until_loss is not None and loss is not None and loss < self.until_loss:
+            reason = f"the training loss fell below {self.until_loss}"
+        else:
+            return
+        self.switched = True
+        ctx.set_sync(1, f"synchronous SGD from here: {reason}", loss=loss)
+
+    def state_dict(self) -> dict:
+        return {"switched": self.switched}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.switched = state["switched"]
+
+
+class Provision(Policy):
+    """Add workers while they pay (``provision``), as KungFu's adaptive provisioning does: after
+    each epoch with a new number of workers it compares the run's throughput (training seeds per
+    second of epoch) with that before the last addition; while the gain exceeds ``gain`` (10%:
+    the last worker added at least that much) it adds one more, up to ``max_workers``; otherwise
+    it goes back to the count before the last addition and stays there. It judges an epoch's
+    throughput only from the second epoch with a count (the first one after a resize warms up).
+    A resize the cluster cannot honour (no room) ends the search where it is.
+
+    As ``--policy``: ``provision:max_workers=4,gain=0.1``.
+    """
+
+    name = "provision"
+
+    def __init__(self, max_workers: int, gain: float = 0.1) -> None:
+        if max_workers < 1 or not gain >= 0:
+            raise PolicyError(f"policy 'provision': needs max_workers >= 1 and gain >= 0, got {max_workers}, {gain}")
+        self.max_workers, self.gain = max_workers, gain
+        self.before: dict | None = None  # {"workers", "throughput"} before the last addition
+        self.done = False
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, str]) -> Provision:
+        return cls(**_typed(cls.name, settings, {"max_workers": int, "gain": float}))
+
+    def after_epoch(self, ctx: Context) -> None:
+        record, workers = ctx.metrics, ctx.settings.workers
+        if any(d["policy"] == self.name and d["refused"] for d in record.get("decisions", [])):
+            self.done = True  # the cluster had no room for more
+        # The first epoch of a count (every epoch of a group that started at it) warms up.
+        if self.done or "workers_changed" in record or len(ctx.history) < 2:
+            return
+        throughput = sum(w["seeds"] for w in record["workers"]) / record["epoch_s"]
+        if self.before is None or workers > self.before["workers"]:
+            gain = None if self.before is None else throughput / self.before["throughput"] - 1
+            if gain is not None and gain <= self.gain:
+                self.done = True
+                ctx.resize(self.before["workers"], f"the last worker added {gain:.0%}, not over {self.gain:.0%}",
+                           throughput=throughput, before=self.before["throughput"])
+                return
+            if workers >= self.max_workers:
+                self.done = True  # as many as allowed, each of them worth it
+                return
+            self.before = {"workers": workers, "throughput": throughput}
+            ctx.resize(workers + 1, "try one more worker" if gain is None else f"the last worker added {gain:.0%}",
+                       throughput=throughput)
+
+    def state_dict(self) -> dict:
+        return {"before": self.before, "done": self.done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.before, self.done = state["before"], state["done"]
+
+
 def _typed(policy: str, settings: dict[str, str], types: dict[str, type]) -> dict:
     """``settings`` (as written after ``--policy NAME:``) converted to ``types``, unknown keys refused."""
     unknown = sorted(set(settings) - set(types))
@@ -162,7 +265,7 @@ def _typed(policy: str, settings: dict[str, str], types: dict[str, type]) -> dic
 
 
 #: The policies ``--policy`` and the job file's ``[adapt]`` section know, by name.
-POLICIES: dict[str, type[Policy]] = {p.name: p for p in (EpochSchedule, NoiseScaleBatch, Balance)}
+POLICIES: dict[str, type[Policy]] = {p.name: p for p in (EpochSchedule, NoiseScaleBatch, Balance, Sync, Provision)}
 
 
 def from_spec(spec: str) -> Policy:

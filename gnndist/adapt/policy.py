@@ -19,6 +19,12 @@ noise scale, the history of epoch records), and the actions it may ask for:
   checkpointed, and a new worker group of the new size resumes from it (the trajectory does not
   change). Refused beyond the parts, beyond the cluster's room, and in an elastic run (whose
   worker count Ray Train sets by the cluster's room);
+- ``set_sync(every)``: ``1`` is synchronous SGD (the default: the gradients are all-reduced every
+  step); ``k > 1`` is local SGD with model averaging (KungFu's SMA): each worker steps on its
+  own parts' mean gradient and the workers average their parameters and optimizer states every
+  ``k`` steps and at the end of every epoch (so evaluations, checkpoints and a switch back to
+  synchronous SGD see one model). From the next step. Local SGD trades the all-reduce of every
+  step for a trajectory that depends on the number of workers, which synchronous SGD never does;
 - ``stop()``: the epoch under way is the run's last (evaluated and checkpointed as the last).
 
 **Consistency.** The policies run on rank 0 only, from figures every worker agrees on (records
@@ -39,7 +45,7 @@ from types import MappingProxyType
 from typing import Any
 
 HOOKS = ("before_train", "before_epoch", "before_step", "after_step", "after_epoch", "after_train")
-ACTIONS = ("set_batch_size", "set_lr", "rebalance", "resize", "stop")
+ACTIONS = ("set_batch_size", "set_lr", "rebalance", "resize", "set_sync", "stop")
 
 
 class PolicyError(ValueError):
@@ -49,12 +55,14 @@ class PolicyError(ValueError):
 @dataclass(frozen=True)
 class Settings:
     """What a run trains with now: the global batch (seeds a step over all parts), the learning
-    rate, the number of workers, the parts of each shard (in partition order; shard ``i`` is
-    trained by the same worker throughout), and each part's training seeds."""
+    rate, the number of workers, the steps between model averagings (1: synchronous SGD), the
+    parts of each shard (in partition order; shard ``i`` is trained by the same worker
+    throughout), and each part's training seeds."""
 
     batch_size: int
     lr: float
     workers: int
+    sync_every: int = 1
     shards: tuple[tuple[int, ...], ...] = ()
     part_seeds: tuple[int, ...] = ()
 
@@ -135,6 +143,12 @@ class Context:
             raise PolicyError(f"policy {self.policy!r}: resize needs a positive whole number of workers, "
                               f"got {workers!r}")
         self._ask("resize", workers, reason, used)
+
+    def set_sync(self, every: int, reason: str, /, **used: Any) -> None:
+        """Synchronous SGD (``every`` 1) or local SGD averaging the models every ``every`` steps."""
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise PolicyError(f"policy {self.policy!r}: set_sync needs a whole number of steps >= 1, got {every!r}")
+        self._ask("set_sync", every, reason, used)
 
     def stop(self, reason: str, /, **used: Any) -> None:
         """Make the epoch under way the run's last."""

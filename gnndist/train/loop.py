@@ -49,7 +49,14 @@ from gnndist.train.hooks import Hooks
 from gnndist.train.metrics import Metric
 from gnndist.train.rundir import METRICS_FILE, keep_metrics_up_to
 from gnndist.train.schedule import Schedule, assign_shards
-from gnndist.train.step import all_reduce_gradients, all_reduce_sum, flat_gradient, forward, trims_layers
+from gnndist.train.step import (
+    all_reduce_gradients,
+    all_reduce_sum,
+    average_model,
+    flat_gradient,
+    forward,
+    trims_layers,
+)
 
 PHASES = ("sample", "fetch", "wait", "forward_backward", "allreduce")
 
@@ -105,6 +112,8 @@ class Worker:
     decisions: list[dict] = field(default_factory=list)  # the policies' decisions since the last record
     batch_size: int = 0  # the global batch the next epoch starts with (a policy may change it)
     weights: list[float] | None = None  # the shards' weights the next epoch starts with, if they change
+    sync_every: int = 1  # steps between model averagings (1: synchronous SGD)
+    steps_done: int = 0  # optimizer steps since the run began (local SGD averages every sync_every)
     stopping: bool = False  # a policy made the epoch under way the last
     resize: dict | None = None  # a policy's resize: this worker group ends after the epoch under way
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
@@ -115,7 +124,7 @@ class Worker:
 
     def settings(self) -> Settings:
         return Settings(batch_size=self.schedule.batch_size, lr=self.optimizer.param_groups[0]["lr"],
-                        workers=self.world, shards=tuple(map(tuple, self.placement.shards)),
+                        workers=self.world, sync_every=self.sync_every, shards=tuple(map(tuple, self.placement.shards)),
                         part_seeds=tuple(self.schedule.counts))
 
     def adapt(self, hook: str) -> None:
@@ -136,6 +145,10 @@ class Worker:
                 self.batch_size = decision.value
             elif decision.action == "rebalance":
                 self.weights = decision.value
+            elif decision.action == "set_sync":
+                if decision.value == 1 and self.sync_every > 1 and self.world > 1:
+                    average_model(self.model, self.optimizer)  # synchronous SGD starts from one model
+                self.sync_every = decision.value
             elif decision.action == "resize":
                 self.resize = {"to": decision.value, "policy": decision.policy, "reason": decision.reason}
             elif decision.action == "stop":
@@ -207,6 +220,8 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
                     hooks=list(cfg["hooks"]), trim=trims_layers(model), adapter=adapter, noise=noise,
                     monitor_every=every, workers_changed=changed,
                     seeds_trained=state["seeds_trained"] if state else 0, batch_size=batch_size,
+                    sync_every=state.get("sync_every", 1) if state else 1,
+                    steps_done=state.get("steps_done", 0) if state else 0,
                     weights=weights if weights and len(weights) == world else None)
     return worker, start
 
@@ -338,7 +353,9 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
     model, config = worker.model, worker.config
     worker.optimizer.zero_grad(set_to_none=False)
     total = torch.zeros(2, dtype=torch.float64, device=worker.device)
-    monitored = worker.noise is not None and worker.step % worker.monitor_every == 0
+    local = worker.sync_every > 1 and worker.world > 1  # local SGD: no gradient all-reduce this step
+    # The estimate needs the step's all-reduced gradient: not measured in local SGD.
+    monitored = worker.noise is not None and not local and worker.step % worker.monitor_every == 0
     part_sq = torch.zeros(len(worker.schedule.counts), dtype=torch.float64, device=worker.device)
     started = time.perf_counter()
     for part, batch in zip(worker.parts, batches, strict=True):
@@ -358,14 +375,34 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
             part_sq[part] = (flat_gradient(model) - before).double().square().sum() / weight**2
     worker.seconds["forward_backward"] += time.perf_counter() - started
     worker.call("after_local_gradient")
-    if worker.world > 1:
+    if local:
+        _local_step(worker)
+    else:
+        if worker.world > 1:
+            started = time.perf_counter()
+            all_reduce_gradients(model)
+            worker.seconds["allreduce"] += time.perf_counter() - started
+        if monitored:
+            _measure_noise(worker, part_sq)
+        worker.optimizer.step()
+    worker.steps_done += 1
+    if local and worker.steps_done % worker.sync_every == 0:
         started = time.perf_counter()
-        all_reduce_gradients(model)
+        average_model(model, worker.optimizer)
         worker.seconds["allreduce"] += time.perf_counter() - started
-    if monitored:
-        _measure_noise(worker, part_sq)
-    worker.optimizer.step()
     return total
+
+
+def _local_step(worker: Worker) -> None:
+    """Local SGD: a step on this worker's own parts' mean gradient (their weighted sum, over their
+    share of the step). Where its parts have no seeds in the step, a step on a zero gradient: the
+    optimizer's state then stays the same shape as the others', which model averaging needs."""
+    share = float(sum(worker.schedule.weights(part)[worker.step] for part in worker.parts))
+    if share > 0:
+        for p in worker.model.parameters():
+            if p.grad is not None:
+                p.grad /= share
+    worker.optimizer.step()
 
 
 def _measure_noise(worker: Worker, part_sq: torch.Tensor) -> None:
@@ -491,6 +528,8 @@ def train_worker(cfg: dict) -> None:
             batches = _batches(worker, range(epoch, config.epochs))
         settings = worker.settings()
         record = _train_epoch(worker, batches)
+        if worker.sync_every > 1 and worker.world > 1:  # one model for the evaluation and the checkpoint
+            average_model(worker.model, worker.optimizer)
         if worker.workers_changed is not None:  # the first epoch after a change records it
             record["workers_changed"], worker.workers_changed = worker.workers_changed, None
         eval_start = time.perf_counter()
@@ -519,6 +558,7 @@ def train_worker(cfg: dict) -> None:
                 checkpoint.save(out_dir, epoch, worker.model, worker.optimizer, cfg["partition_sha"],
                                 worker.placement.shards,
                                 adapt={"batch_size": worker.batch_size, "seeds_trained": worker.seeds_trained,
+                                       "sync_every": worker.sync_every, "steps_done": worker.steps_done,
                                        "weights": list(worker.placement.weights) if worker.placement.weights else None,
                                        "policies": worker.adapter.state_dict(),
                                        "noise_scale": worker.noise.state_dict() if worker.noise else None})

@@ -56,3 +56,23 @@ def all_reduce_gradients(model: torch.nn.Module) -> None:
     for p in model.parameters():
         p.grad = flat[offset:offset + p.numel()].view_as(p)
         offset += p.numel()
+
+
+def average_model(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Replace every parameter and every tensor of the optimizer's state by its mean over the
+    workers, in one flat all-reduce (model averaging, for local SGD): afterwards every worker
+    holds the same parameters and takes the same steps from the same gradients. Every worker's
+    optimizer must hold the same state tensors (it has stepped on every parameter)."""
+    tensors = [p.data for p in model.parameters()]
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p, {})
+            tensors += [state[key] for key in sorted(state) if torch.is_tensor(state[key])]
+    flat = torch.cat([t.detach().double().reshape(-1) for t in tensors])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    with torch.no_grad():
+        for t in tensors:
+            t.copy_(flat[offset:offset + t.numel()].view_as(t))
+            offset += t.numel()

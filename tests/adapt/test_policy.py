@@ -193,3 +193,51 @@ def test_balance_follows_a_worker_that_slows_down_and_keeps_its_state():
     again = Balance(decay=0.5)
     again.load_state_dict(policy.state_dict())
     assert again.rates == policy.rates
+
+
+def _context(epoch: int, history: tuple, workers: int = 2, sync_every: int = 1) -> Context:
+    settings = Settings(batch_size=32, lr=0.01, workers=workers, sync_every=sync_every)
+    return Context("p", epoch=epoch, step=None, seeds_trained=0, settings=settings, history=history,
+                   noise_scale=None)
+
+
+def test_sync_starts_with_local_sgd_and_switches_once():
+    from gnndist.adapt.policies import Sync
+
+    policy = Sync(every=4, until_epoch=3, until_loss=0.5)
+    ctx = _context(0, ())
+    policy.before_train(ctx)
+    assert [(d.action, d.value) for d in ctx.decisions] == [("set_sync", 4)]
+    for epoch, loss, want in ((1, 0.9, []), (2, 0.4, [1]), (3, 0.3, [])):  # the loss gets there first
+        ctx = _context(epoch, ({"epoch": epoch - 1, "loss": loss},), sync_every=4)
+        policy.before_epoch(ctx)
+        assert [d.value for d in ctx.decisions] == want
+    resumed = Sync(every=4, until_epoch=3)
+    resumed.load_state_dict(policy.state_dict())
+    ctx = _context(5, ())
+    resumed.before_train(ctx)  # a resumed run that had switched stays synchronous
+    assert ctx.decisions == []
+    with pytest.raises(PolicyError, match="until_epoch or until_loss"):
+        Sync(every=4)
+
+
+def _throughput_epoch(epoch: int, workers: int, seeds_per_s: float, changed: bool = False) -> dict:
+    record = {"epoch": epoch, "epoch_s": 10.0, "loss": 1.0,
+              "workers": [{"rank": r, "seeds": seeds_per_s * 10.0 / workers} for r in range(workers)]}
+    return record | ({"workers_changed": {"from": workers - 1, "to": workers}} if changed else {})
+
+
+def test_provision_adds_workers_while_they_pay_and_gives_back_the_last_one():
+    from gnndist.adapt.policies import Provision
+
+    policy, history, decisions = Provision(max_workers=4, gain=0.1), [], []
+    # (workers, throughput, first epoch of that count): 1 -> 2 gains 80%, 2 -> 3 only 5%.
+    for epoch, (workers, rate, changed) in enumerate([(1, 100, False), (1, 100, False), (2, 170, True),
+                                                      (2, 180, False), (3, 190, True), (3, 189, False),
+                                                      (2, 180, True), (2, 180, False)]):
+        history.append(_throughput_epoch(epoch, workers, rate, changed))
+        ctx = _context(epoch, tuple(history), workers=workers)
+        policy.after_epoch(ctx)
+        decisions += [(epoch, d.value) for d in ctx.decisions]
+    assert decisions == [(1, 2), (3, 3), (5, 2)]
+    assert policy.done and Provision(max_workers=4).state_dict() != policy.state_dict()

@@ -1,5 +1,6 @@
-"""Policies in a real 2-worker run: a schedule changes the learning rate and the global batch at
-given epochs, a user's own policy stops the run, a batch the run cannot take is refused; every
+"""Policies in a real 2-worker run: local SGD (model averaging every 2 steps) switched to
+synchronous SGD, a schedule that changes the learning rate and the global batch at given
+epochs, a user's own policy that stops the run, a batch the run cannot take refused; every
 decision is in metrics.jsonl, the workers hold identical parameters, and the checkpoint keeps
 what a resumed run needs to decide as this one would. (Rebalancing and resizing are in
 ``test_parity.py``: they must leave the trajectory as it is.)"""
@@ -12,7 +13,7 @@ import sys
 import ray
 import torch
 
-from gnndist.adapt.policies import EpochSchedule
+from gnndist.adapt.policies import EpochSchedule, Sync
 from gnndist.adapt.policy import Context, Policy
 from gnndist.config import SamplerConfig, TrainConfig
 from gnndist.testing import SaveParameters, saved_parameters
@@ -48,26 +49,31 @@ def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(
     result = train(None, cora_parts, config=TrainConfig(epochs=8, hidden=32, checkpoint_every=100),
                    sampler=SamplerConfig(fanouts=(5, 5), batch_size=32, drop_last=True),
                    out_dir=tmp_path / "run", hooks=[SaveParameters(tmp_path / "params")],
-                   policies=[schedule, StopAfter(3)])
+                   policies=[schedule, Sync(every=2, until_epoch=2), StopAfter(3)])
     history = result.history
     seeds = sum(w["seeds"] for w in history[0]["workers"])
     assert [r["epoch"] for r in history] == [0, 1, 2, 3]  # stopped after epoch 3 of 8
     assert [r["settings"]["lr"] for r in history] == [0.01, 0.02, 0.02, 0.02]
     assert [r["settings"]["batch_size"] for r in history] == [32, 32, 64, 64]
+    assert [r["settings"]["sync_every"] for r in history] == [2, 2, 1, 1]
     assert [r["steps"] for r in history] == [seeds // 32, seeds // 32, seeds // 64, seeds // 64]
     assert "test_acc" in history[-1] and not any("test_acc" in r for r in history[:-1])
     decisions = [(r["epoch"], d["policy"], d["action"], d["value"], d["refused"] is None)
                  for r in history for d in r.get("decisions", [])]
-    assert decisions == [(1, "schedule", "set_lr", 0.02, True), (2, "schedule", "set_batch_size", 64, True),
+    assert decisions == [(0, "sync", "set_sync", 2, True), (1, "schedule", "set_lr", 0.02, True),
+                         (2, "schedule", "set_batch_size", 64, True), (2, "sync", "set_sync", 1, True),
                          (3, "schedule", "set_batch_size", 1000, False), (3, "stop-after", "stop", None, True)]
     refused = history[3]["decisions"][0]["refused"]
     assert "larger than the" in refused and "training nodes" in refused
+    # The same parameters everywhere: averaged at the end of each local-SGD epoch, then all-reduced gradients.
     first, second = saved_parameters(tmp_path / "params", 0), saved_parameters(tmp_path / "params", 1)
     assert all(torch.equal(first[k], second[k]) for k in first)
     saved = checkpoint.load(result.out_dir, 3, None)  # the last epoch is checkpointed
     # Every epoch trains every seed (drop_last makes the steps larger, it drops no seed).
     assert saved["adapt"] == {"batch_size": 64, "seeds_trained": 4 * seeds, "weights": None, "noise_scale": None,
+                              "sync_every": 1, "steps_done": sum(r["steps"] for r in history),
                               "policies": [{"name": "schedule", "state": {}},
+                                           {"name": "sync", "state": {"switched": True}},
                                            {"name": "stop-after", "state": {"seen": 4}}]}
     assert math.isclose(saved["optimizer"]["param_groups"][0]["lr"], 0.02)
 
