@@ -92,7 +92,7 @@ _TRAIN_FLAGS = {
     "prefetch": (SamplerConfig, "prefetch"),
     "same_node_reads": (SamplerConfig, "same_node_reads"),
     "verify_partitions": (TrainConfig, "verify_partitions"),
-    "policy": (AdaptConfig, "policies"),
+    "policy": (AdaptConfig, "policies"), "monitor_every": (TrainConfig, "monitor_every"),
 }
 
 
@@ -160,6 +160,9 @@ def _add_train(sub) -> None:
     p.add_argument("--policy", action="append",
                    help="an adaptation policy, NAME[:key=value,...], e.g. schedule:lr@10=0.005,batch_size@20=2048; "
                         "repeat for several (they run in the order given; replaces the job file's [adapt] policies)")
+    p.add_argument("--monitor-every", type=int,
+                   help="measure the gradient noise scale every N steps (default: every step when a policy reads "
+                        "it, else never)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the earlier run in --out (its checkpoints, metrics and parameters are deleted)")

@@ -7,14 +7,16 @@ import math
 from gnndist.adapt.policy import Context, Policy, PolicyError
 from gnndist.train.schedule import assign_shards
 
-SETTINGS = {"batch_size": int, "lr": float}
+SETTINGS = {"batch_size": int, "lr": float, "workers": int}
 
 
 class EpochSchedule(Policy):
     """Settings changed at given epochs, for users who know what they want: ``at`` maps an epoch
     (0-based) to the settings it starts with, e.g. ``{10: {"lr": 0.005}, 20: {"batch_size": 2048}}``.
+    A number of ``workers`` takes effect after the epoch before (a resize ends a worker group at
+    an epoch's end), so the epoch named is the first with them.
 
-    As ``--policy``: ``schedule:lr@10=0.005,batch_size@20=2048``.
+    As ``--policy``: ``schedule:lr@10=0.005,batch_size@20=2048,workers@30=4``.
     """
 
     name = "schedule"
@@ -41,6 +43,11 @@ class EpochSchedule(Policy):
             except ValueError:
                 raise PolicyError(f"policy 'schedule': {key}={value!r} is not a {SETTINGS[setting].__name__}") from None
         return cls(at)
+
+    def after_epoch(self, ctx: Context) -> None:
+        workers = self.at.get(ctx.epoch + 1, {}).get("workers")
+        if workers is not None and workers != ctx.settings.workers:
+            ctx.resize(workers, f"scheduled for epoch {ctx.epoch + 1}")
 
     def before_epoch(self, ctx: Context) -> None:
         change = self.at.get(ctx.epoch, {})

@@ -459,11 +459,12 @@ def _evaluate(worker: Worker, split: str) -> dict[str, float]:
 
 
 def _traffic(worker: Worker) -> np.ndarray:
-    """This worker's seconds building batches (sample, fetch) and bytes from other parts (through
-    their servers, and read from their arrays here) so far, over its shard."""
+    """This worker's seconds building batches (sample, fetch), bytes from other parts (through
+    their servers, and read from their arrays here) and remote-feature cache hits and misses so
+    far, over its shard."""
     return np.array([[loader.seconds["sample"], loader.seconds["fetch"], view.traffic.bytes,
-                      view.traffic.same_node_bytes] for loader, view in zip(worker.loaders, worker.views,
-                                                                             strict=True)]).sum(axis=0)
+                      view.traffic.same_node_bytes, view.cache.hits, view.cache.misses]
+                     for loader, view in zip(worker.loaders, worker.views, strict=True)]).sum(axis=0)
 
 
 def _train_epoch(worker: Worker, batches: Iterator[list[MiniBatch | None]]) -> dict:
@@ -485,13 +486,14 @@ def _train_epoch(worker: Worker, batches: Iterator[list[MiniBatch | None]]) -> d
         worker.call("after_step")
         worker.adapt("after_step")
     epoch_s = time.perf_counter() - started
-    sample_s, fetch_s, remote, same_node = _traffic(worker) - before
+    sample_s, fetch_s, remote, same_node, hits, misses = _traffic(worker) - before
     seeds = int(worker.schedule.sizes()[worker.parts].sum())
     mine = {"rank": worker.rank, "parts": worker.parts, "seeds": seeds, "seeds_per_s": round(seeds / epoch_s, 1),
             "step_s": round(epoch_s / worker.schedule.steps, 5),
             **{f"{p}_s": round(worker.seconds[p], 4) for p in ("wait", "forward_backward", "allreduce")},
             "sample_s": round(float(sample_s), 4), "fetch_s": round(float(fetch_s), 4),
-            "remote_bytes": int(remote), "same_node_bytes": int(same_node)}
+            "remote_bytes": int(remote), "same_node_bytes": int(same_node),
+            "cache_hit_rate": round(float(hits / (hits + misses)), 4) if hits + misses else None}
     workers = [None] * worker.world
     dist.all_gather_object(workers, mine)
     total = all_reduce_sum(total, worker.device)

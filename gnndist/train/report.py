@@ -65,14 +65,19 @@ def phase_table(history: list[dict]) -> Table:
 
 
 def plot_history(history: list[dict], path: str | Path) -> Path:
-    """Loss, validation and test scores, and the per-phase time of each epoch, as one PNG."""
+    """Loss, validation and test scores, and the per-phase time of each epoch, as one PNG; below
+    them, where the run adapted or measured for it: the settings (batch size, learning rate), each
+    worker's throughput with the number of workers, and the gradient noise scale, with every
+    policy decision marked at its epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    adaptive = any("decisions" in r or "noise" in r for r in history)
+    fig, axes = plt.subplots(2 if adaptive else 1, 3, figsize=(15, 8.4 if adaptive else 4.2), squeeze=False)
+    loss_ax, score_ax, time_ax = axes[0]
     epochs = [r["epoch"] + 1 for r in history]
-    fig, (loss_ax, score_ax, time_ax) = plt.subplots(1, 3, figsize=(15, 4.2))
     loss_ax.plot(epochs, [r["loss"] for r in history], marker=".")
     loss_ax.set(title="training loss", xlabel="epoch", ylabel="loss")
     keys = sorted({k for r in history for k in r if k.startswith(("val_", "test_"))})
@@ -91,9 +96,48 @@ def plot_history(history: list[dict], path: str | Path) -> Path:
     time_ax.set(title="seconds per epoch by phase (sample and fetch overlap training)", xlabel="epoch",
                 ylabel="seconds")
     time_ax.legend(fontsize="small")
+    if adaptive:
+        _plot_adaptation(history, axes[1])
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _plot_adaptation(history: list[dict], axes) -> None:
+    """The settings, the workers' throughput and the noise scale by epoch, decisions marked."""
+    settings_ax, workers_ax, noise_ax = axes
+    epochs = [r["epoch"] + 1 for r in history]
+    with_settings = [(r["epoch"] + 1, r["settings"]) for r in history if "settings" in r]
+    if with_settings:
+        x, values = zip(*with_settings, strict=True)
+        settings_ax.step(x, [v["batch_size"] for v in values], where="post", color="tab:blue", label="batch size")
+        lr_ax = settings_ax.twinx()
+        lr_ax.step(x, [v["lr"] for v in values], where="post", color="tab:orange", label="learning rate")
+        lr_ax.set_ylabel("learning rate", color="tab:orange")
+    settings_ax.set(title="settings the epoch started with", xlabel="epoch", ylabel="global batch (seeds)")
+    ranks = sorted({w["rank"] for r in history for w in r.get("workers", [])})
+    for rank in ranks:
+        points = [(r["epoch"] + 1, w["seeds_per_s"]) for r in history for w in r["workers"] if w["rank"] == rank]
+        workers_ax.plot(*zip(*points, strict=True), marker=".", label=f"rank {rank}")
+    count_ax = workers_ax.twinx()
+    count_ax.step(epochs, [len(r.get("workers", [])) for r in history], where="post", color="gray",
+                  linestyle=":", label="workers")
+    count_ax.set_ylabel("workers", color="gray")
+    workers_ax.set(title="each worker's seeds / s (dotted: workers)", xlabel="epoch", ylabel="seeds / s")
+    if ranks:
+        workers_ax.legend(fontsize="small")
+    noise = [(r["epoch"] + 1, r["noise"]["scale"]) for r in history if r.get("noise", {}).get("scale") is not None]
+    if noise:
+        noise_ax.plot(*zip(*noise, strict=True), marker="o", label="noise scale")
+        noise_ax.set_yscale("log")
+    noise_ax.set(title="gradient noise scale (seeds)" + ("" if noise else ": not measured, or |G|^2 not resolved"),
+                 xlabel="epoch")
+    for r in history:  # every decision at the epoch it was taken, on every panel
+        for d in r.get("decisions", []):
+            for ax in axes:
+                ax.axvline(r["epoch"] + 1, color="red" if d["refused"] else "green", alpha=0.35, linestyle="--")
+            settings_ax.annotate(f"{d['policy']}: {d['action']}", (r["epoch"] + 1, 0.98), rotation=90, fontsize=7,
+                                 xycoords=("data", "axes fraction"), va="top", ha="right")

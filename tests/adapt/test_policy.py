@@ -241,3 +241,13 @@ def test_provision_adds_workers_while_they_pay_and_gives_back_the_last_one():
         decisions += [(epoch, d.value) for d in ctx.decisions]
     assert decisions == [(1, 2), (3, 3), (5, 2)]
     assert policy.done and Provision(max_workers=4).state_dict() != policy.state_dict()
+
+
+def test_the_schedule_resizes_at_the_end_of_the_epoch_before_the_one_named():
+    policy = from_spec("schedule:workers@3=4")
+    decisions = []
+    for epoch in range(4):
+        ctx = _context(epoch, (), workers=2)
+        policy.after_epoch(ctx)
+        decisions += [(epoch, d.action, d.value) for d in ctx.decisions]
+    assert decisions == [(2, "resize", 4)]

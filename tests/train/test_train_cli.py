@@ -12,12 +12,13 @@ def test_train_shows_phases_plots_and_evaluate_reproduces_the_scores(tmp_path, c
     run, png = tmp_path / "run", tmp_path / "curves.png"
     assert main(["train", "--epochs", "3", "--eval-every", "1", "--fanouts", "5,5", "--batch-size", "32",
                  "--hidden", "16", "--cache-fraction", "0.2", "--cache-lookahead", "--out", str(run),
-                 "--plot", str(png)]) == 0
+                 "--plot", str(png), "--policy", "schedule:lr@1=0.005"]) == 0
     out = capsys.readouterr().out
     sampler = json.loads((run / "run.json").read_text())["sampler"]
     assert sampler["cache_fraction"] == 0.2 and sampler["cache_lookahead"] is True
     assert "epoch 3/3: loss" in out and "all-reduce" in out and "waiting for batches" in out
     assert "slowest rank" in out and "fastest rank" in out and "seeds/s" in out  # per-worker figures
+    assert "policy schedule: set_lr 0.005 at epoch 2 (scheduled for epoch 1)" in out  # a decision, on screen
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     assert f"test accuracy {last['test_acc']:.4f}" in out
