@@ -117,6 +117,8 @@ def _plot_adaptation(history: list[dict], axes) -> None:
         lr_ax = settings_ax.twinx()
         lr_ax.step(x, [v["lr"] for v in values], where="post", color="tab:orange", label="learning rate")
         lr_ax.set_ylabel("learning rate", color="tab:orange")
+        lines = settings_ax.get_lines() + lr_ax.get_lines()
+        settings_ax.legend(lines, [line.get_label() for line in lines], fontsize="small", loc="lower right")
     settings_ax.set(title="settings the epoch started with", xlabel="epoch", ylabel="global batch (seeds)")
     ranks = sorted({w["rank"] for r in history for w in r.get("workers", [])})
     for rank in ranks:
