@@ -1,5 +1,8 @@
 """An elastic run on a Ray cluster of two nodes on this machine: one node leaves mid-run (and, with
-``grow``, comes back); prints each epoch's worker count and the run's test score (JSON).
+``grow``, comes back); prints each epoch's worker count and the run's test score (JSON). With
+``provision``, no node leaves: the run starts with one worker and the ``provision`` policy adds the
+second node's worker, measures what it gains, and keeps or gives it back
+(``scripts/results/provision.json``, run by hand).
 
 Run by ``test_multinode.py`` in its own process (``shrink``): a multi-node cluster cannot share
 the test session's single-node Ray instance. ``grow`` takes minutes, most of them Ray Train's
@@ -7,7 +10,7 @@ wait before it grows a run (its autoscaling coordinator looks every 20 s), so it
 and its output kept in ``scripts/results/elastic_grow.json``. Training runs in a thread; the main
 thread changes the cluster (Ray starts a node's processes only from the main thread).
 
-    python tests/train/elastic_job.py PARTITION_DIR RUN_DIR shrink|grow
+    python tests/train/elastic_job.py PARTITION_DIR RUN_DIR shrink|grow|provision
 """
 
 from __future__ import annotations
@@ -21,10 +24,11 @@ import time
 import ray
 from ray.cluster_utils import Cluster
 
+from gnndist.adapt.policies import Provision
 from gnndist.config import SamplerConfig, TrainConfig
 from gnndist.train.trainer import train
 
-EPOCHS = {"shrink": 24, "grow": 120}  # growing back takes about a minute of one-worker epochs
+EPOCHS = {"shrink": 24, "grow": 120, "provision": 12}  # growing back takes about a minute of one-worker epochs
 WAIT_S = 300  # for each change, on a busy machine
 
 
@@ -48,11 +52,16 @@ def main(parts: str, run: str, mode: str) -> None:
     epochs = EPOCHS[mode]
     config = TrainConfig(epochs=epochs, hidden=16, eval_every=epochs, checkpoint_every=1, workers=2, min_workers=1,
                          max_failures=5, rescale_check_s=3, cpus_per_worker=2)
+    policies = []
+    if mode == "provision":  # a fixed-size run, resized by the policy
+        config = TrainConfig(epochs=epochs, hidden=16, eval_every=epochs, checkpoint_every=1, workers=1,
+                             cpus_per_worker=2)
+        policies = [Provision(max_workers=2)]
 
     def fit() -> None:
         try:
             outcome["result"] = train(None, parts, config=config, sampler=SamplerConfig(fanouts=(5, 5)), out_dir=run,
-                                      address=cluster.address, on_epoch=records.append)
+                                      address=cluster.address, on_epoch=records.append, policies=policies)
         except BaseException as e:  # reported by the main thread
             outcome["error"] = e
 
@@ -60,11 +69,14 @@ def main(parts: str, run: str, mode: str) -> None:
     training.start()
     changes = []
     try:
+        if mode == "provision":
+            training.join()
         _wait_for(lambda: len(records) >= 3 or not training.is_alive())
-        if not training.is_alive():
-            raise outcome.get("error") or RuntimeError("training ended before the node could leave")
-        cluster.remove_node(second)
-        changes.append(f"removed after epoch {records[-1]['epoch']}")
+        if mode != "provision":
+            if not training.is_alive():
+                raise outcome.get("error") or RuntimeError("training ended before the node could leave")
+            cluster.remove_node(second)
+            changes.append(f"removed after epoch {records[-1]['epoch']}")
         if mode == "grow":
             _wait_for(lambda: len(records[-1]["workers"]) == 1 or not training.is_alive())
             cluster.add_node(num_cpus=2)
@@ -75,7 +87,10 @@ def main(parts: str, run: str, mode: str) -> None:
         history = outcome["result"].history
         print(json.dumps({"test_acc": outcome["result"].test_acc, "changes": changes,
                           "epochs": [r["epoch"] for r in history], "workers": [len(r["workers"]) for r in history],
-                          "workers_changed": [r["workers_changed"] for r in history if "workers_changed" in r]}))
+                          "workers_changed": [r["workers_changed"] for r in history if "workers_changed" in r],
+                          "seeds_per_s": [round(sum(w["seeds"] for w in r["workers"]) / r["epoch_s"], 1)
+                                          for r in history],
+                          "decisions": [d for r in history for d in r.get("decisions", [])]}))
     finally:
         training.join()
         ray.shutdown()
