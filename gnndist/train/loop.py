@@ -128,9 +128,10 @@ class Worker:
                         part_seeds=tuple(self.schedule.counts))
 
     def adapt(self, hook: str) -> None:
-        """Run the policies' ``hook`` and apply their decisions here, as every worker does (see
-        :mod:`gnndist.adapt.policy`): a learning rate from the next step, a batch size from the
-        next epoch that starts, a stop at the end of this epoch."""
+        """Run the policies' ``hook`` and apply their decisions here, as every worker does at the
+        same boundary (see :mod:`gnndist.adapt.policy`): a learning rate or a way of synchronising
+        from the next step, a batch size or a rebalance from the next epoch that starts, a resize
+        or a stop at the end of the epoch under way."""
         step = self.step if hook in ("before_step", "after_step") else None
         noise_scale = self.noise.value if self.noise is not None else None
         for decision in self.adapter.run(hook, epoch=self.epoch, step=step, seeds_trained=self.seeds_trained,
