@@ -212,8 +212,8 @@ class TrainConfig:
     sizes in ``partition.json`` before any worker starts, and the run is refused naming a file
     that fails (hashing reads every file once at start-up; ``--no-verify`` skips it).
     ``monitor_every``: measure the gradient noise scale every N steps (0: only when a policy reads
-    it, as ``gns-batch`` does, and then every step). Each measurement copies the gradient once per
-    part and all-reduces one number per part (:mod:`gnndist.adapt.monitors`).
+    it, as ``gns-batch`` does, and then every step). Each measurement copies the gradient twice per
+    part and adds a number per part to the gradients' all-reduce (:mod:`gnndist.adapt.monitors`).
     """
 
     SECTION = "train"

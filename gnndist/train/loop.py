@@ -381,7 +381,10 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
     else:
         if worker.world > 1:
             started = time.perf_counter()
-            all_reduce_gradients(model)
+            # The parts' squared norms ride along with the gradients: each part is trained by one
+            # worker, the others add zeros.
+            reduced = all_reduce_gradients(model, part_sq if monitored else None)
+            part_sq = part_sq if reduced is None else reduced
             worker.seconds["allreduce"] += time.perf_counter() - started
         if monitored:
             _measure_noise(worker, part_sq)
@@ -407,12 +410,10 @@ def _local_step(worker: Worker) -> None:
 
 
 def _measure_noise(worker: Worker, part_sq: torch.Tensor) -> None:
-    """Add the step to the noise-scale estimate: each part's batch is a small batch, the step's
+    """Add the step to the noise-scale estimate from every part's squared mean gradient
+    (``part_sq``, summed over the workers): each part's batch is a small batch, the step's
     all-reduced gradient the big one, so the estimate depends on the parts and not on the
-    workers (:mod:`gnndist.adapt.monitors`). One all-reduce of a number per part (each part is
-    trained by one worker, the others add zeros)."""
-    if worker.world > 1:
-        part_sq = all_reduce_sum(part_sq, worker.device)
+    workers (:mod:`gnndist.adapt.monitors`)."""
     sizes = worker.schedule.sizes()[:, worker.step]
     held = np.flatnonzero(sizes > 0)
     if held.size < 2:  # a step with one part's seeds has no second batch to compare with

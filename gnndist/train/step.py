@@ -46,16 +46,22 @@ def flat_gradient(model: torch.nn.Module) -> torch.Tensor:
                       for p in model.parameters()])
 
 
-def all_reduce_gradients(model: torch.nn.Module) -> None:
+def all_reduce_gradients(model: torch.nn.Module, extra: torch.Tensor | None = None) -> torch.Tensor | None:
     """Sum every parameter's gradient over the workers in one flat all-reduce, waited for (a
     parameter without a gradient counts as zeros). Each worker's gradient is already weighted by
-    its seeds' share of the step, so the sum is the step's gradient."""
+    its seeds' share of the step, so the sum is the step's gradient. ``extra``: numbers to sum
+    over the workers in the same all-reduce (in the gradients' precision), returned summed: a
+    monitor's figures then cost no collective of their own."""
     flat = flat_gradient(model)
+    size = flat.numel()
+    if extra is not None:
+        flat = torch.cat([flat, extra.to(flat.dtype)])
     dist.all_reduce(flat)
     offset = 0
     for p in model.parameters():
         p.grad = flat[offset:offset + p.numel()].view_as(p)
         offset += p.numel()
+    return None if extra is None else flat[size:].to(extra.dtype)
 
 
 def average_model(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
