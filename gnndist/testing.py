@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,26 @@ class SaveParameters(Hooks):
         path = Path(self.folder) / f"params-rank{worker.rank:05d}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save({k: v.detach().cpu().clone() for k, v in worker.model.state_dict().items()}, path)
+
+
+class FirstSteps(Hooks):
+    """A hook for benchmarks of recovery and resizing: each worker process writes the wall time of
+    its first training step, its epoch and the number of workers to ``{folder}/step-<pid>``
+    (read back with :func:`first_steps`)."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = str(folder)
+        self.seen = False
+
+    def before_step(self, worker) -> None:
+        if not self.seen:
+            self.seen = True
+            (Path(self.folder) / f"step-{os.getpid()}").write_text(f"{time.time()!r} {worker.epoch} {worker.world}")
+
+
+def first_steps(folder: str | Path) -> list[tuple[float, int, int]]:
+    """``(wall time, epoch, workers)`` of each first step :class:`FirstSteps` wrote to ``folder``."""
+    return [(float(t), int(e), int(w)) for t, e, w in (f.read_text().split() for f in Path(folder).glob("step-*"))]
 
 
 def saved_parameters(folder: str | Path, rank: int = 0) -> dict:

@@ -88,6 +88,7 @@ from gnndist.adapt.policies import Balance, NoiseScaleBatch
 from gnndist.adapt.policy import Context, Policy
 from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig, TrainConfig
 from gnndist.sources import load_graph
+from gnndist.testing import FirstSteps, first_steps
 from gnndist.train.hooks import Hooks
 from partitioners import make_partitioner
 from partitioners.writer import write_partitions
@@ -426,19 +427,6 @@ class ResizeAt(Policy):
             ctx.resize(self.at[ctx.epoch], f"benchmark: {self.at[ctx.epoch]} workers after epoch {ctx.epoch}")
 
 
-class FirstSteps(Hooks):
-    """Writes the wall time of each worker process's first training step to ``folder/step-<pid>``."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = str(folder)
-        self.seen = False
-
-    def before_step(self, worker) -> None:
-        if not self.seen:
-            self.seen = True
-            (Path(self.folder) / f"step-{os.getpid()}").write_text(f"{time.time()!r} {worker.epoch} {worker.world}")
-
-
 def _resize(root: Path, label: str, workdir: Path) -> dict:
     """2 workers, resized to 1 after epoch 1 and back to 2 after epoch 2: the seconds from each
     decision to the first step of the new worker group (its first rank to step, and its last)."""
@@ -450,7 +438,7 @@ def _resize(root: Path, label: str, workdir: Path) -> dict:
     result, wall = _run(root, workdir / f"resize-{label}", config, SamplerConfig(fanouts=FANOUTS, batch_size=BATCH,
                                                                               timeout_s=600),
                         hooks=[FirstSteps(folder)], policies=[ResizeAt(at, folder)])
-    steps = [tuple(float(v) for v in f.read_text().split()) for f in folder.glob("step-*")]
+    steps = first_steps(folder)
     rows = []
     for epoch, workers in at.items():
         decided = float((folder / f"decision-{epoch}").read_text())

@@ -32,8 +32,7 @@ from results_io import write_results
 
 from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig, TrainConfig
 from gnndist.sources import load_graph
-from gnndist.testing import SaveParameters, saved_parameters
-from gnndist.train.hooks import Hooks
+from gnndist.testing import FirstSteps, SaveParameters, first_steps, saved_parameters
 from partitioners import make_partitioner
 from partitioners.writer import write_partitions
 
@@ -98,19 +97,6 @@ def _overpartition(graph, epochs: int, rounds: int, workdir: Path) -> dict:
             "checkpoint_share_of_epoch": share}
 
 
-class _FirstStep(Hooks):
-    """Writes the wall time of each worker process's first training step to ``folder/<pid>``."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = str(folder)
-        self.seen = False
-
-    def before_step(self, worker) -> None:
-        if not self.seen:
-            self.seen = True
-            (Path(self.folder) / str(os.getpid())).write_text(repr(time.time()))
-
-
 def _title(process: psutil.Process) -> str:
     try:
         return " ".join(process.cmdline())
@@ -136,9 +122,9 @@ def _recovery(graph, workdir: Path) -> dict:
         max(workers, key=lambda p: p.pid).kill()
 
     threading.Thread(target=kill_after_two_epochs, daemon=True).start()
-    _run(root, workdir / "run-killed", config, hooks=[SaveParameters(workdir / "killed"), _FirstStep(firsts)],
+    _run(root, workdir / "run-killed", config, hooks=[SaveParameters(workdir / "killed"), FirstSteps(firsts)],
          on_epoch=lambda record: epochs.append(record["epoch"]))
-    after = sorted(t for t in (float(f.read_text()) for f in firsts.iterdir()) if t > killed[0])
+    after = sorted(t for t, _, _ in first_steps(firsts) if t > killed[0])
     plain, recovered = saved_parameters(workdir / "plain"), saved_parameters(workdir / "killed")
     return {"graph_nodes": graph.num_nodes, "epochs_reported": epochs, "kill_to_first_step_s": after[0] - killed[0],
             "kill_to_all_workers_stepping_s": after[-1] - killed[0],
