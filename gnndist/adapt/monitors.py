@@ -3,22 +3,25 @@
 :class:`NoiseScale` estimates the simple noise scale ``B_simple = tr(Sigma) / |G|^2`` of
 McCandlish et al. 2018, "An Empirical Model of Large-Batch Training", Appendix A: ``G`` is the true
 (full-data) gradient, ``Sigma`` the per-sample gradient covariance. A batch of ``b`` samples has
-``E|G_b|^2 = |G|^2 + tr(Sigma) / b``, so the squared norms of the mean gradients of two batch sizes
-give both terms; the ``B_simple`` of a run is about the batch size beyond which a larger batch
-stops buying proportionally fewer steps.
+``E|G_b|^2 = |G|^2 + tr(Sigma) / b``; the ``B_simple`` of a run is about the batch size beyond
+which a larger batch stops buying proportionally fewer steps.
 
-The class is generic: it takes squared norms and sizes, never gradients. In gnndist a step's
-gradient is the seed-weighted mean over the K parts' batches, ``G_big = sum_k (n_k / B) G_k`` with
-``B = sum_k n_k``, and the small batches are the *parts'* batches, not the workers': the estimate,
-and every decision taken from it, then depends on the partition and the seed only, never on how
-many workers hold the parts. The caller rescales part k's contribution ``(n_k / B) G_k`` to the mean
-gradient back into the part's own mean gradient ``G_k`` before taking its squared norm, and leaves
-out parts with no seeds in the step.
+gnndist's batches are *stratified*: a step's gradient is the seed-weighted mean over the K parts'
+batches, ``G_B = sum_k (n_k / B) G_k`` with ``B = sum_k n_k``, and a METIS part is a region of the
+graph whose mean gradient differs from the others'. McCandlish's two-batch estimator, with the
+parts' batches as the small ones, counts that spread between parts as noise although no step ever
+samples it (every step draws from every part), and on METIS parts it drove the estimate of
+``|G|^2`` below zero for whole runs. So the noise is measured *within* each part instead: its
+batch is split into two halves of ``a_k`` and ``c_k`` seeds whose mean gradients ``g_a, g_c`` are
+independent draws around the part's mean, and ``E|g_a - g_c|^2 = tr(Sigma_k) (1/a_k + 1/c_k)``,
+which is never negative. The noise a step of this stratified batch really carries is the
+seed-weighted mean of the parts' ``tr(Sigma_k)``, and ``|G|^2`` follows from the step's gradient:
+``E|G_B|^2 = |G|^2 + tr(Sigma) / B``.
 
-One caveat of part batches: the estimator assumes every small batch samples the same distribution.
-Parts that differ (a METIS part is a region of the graph) have different mean gradients, and that
-spread between parts is counted as noise, inflating ``tr(Sigma)`` by roughly the part batch size
-times the between-part variance of the part mean gradients. Random parts keep it negligible.
+The class is generic: it takes squared norms and sizes, never gradients; in gnndist every figure is
+a part's, so the estimate, and every decision taken from it, depends on the partition and the seed
+only, never on how many workers hold the parts. Seeds of one batch share sampled neighbours, so
+the halves are slightly correlated and ``tr(Sigma)`` is, if anything, underestimated.
 """
 
 from __future__ import annotations
@@ -27,33 +30,37 @@ import math
 from collections.abc import Sequence
 
 
-def two_batch_estimates(
-    small_sq_norms: Sequence[float], small_sizes: Sequence[float], big_sq_norm: float
+def stratified_estimates(
+    half_gaps: Sequence[float], first_sizes: Sequence[float], second_sizes: Sequence[float], big_sq_norm: float
 ) -> tuple[float, float]:
-    """One step's unbiased estimates ``(|G|^2, tr(Sigma))`` from small batches and their union.
+    """One step's unbiased estimates ``(|G|^2, tr(Sigma))`` from the halves of its strata.
 
-    ``small_sq_norms[i]`` is ``|G_small,i|^2``, the squared norm of small batch i's mean gradient,
-    of ``small_sizes[i]`` samples; ``big_sq_norm`` is ``|G_big|^2`` of the union of all small
-    batches, of ``B = sum(small_sizes)`` samples. Either estimate can be negative: it is one noisy
-    sample of a non-negative quantity.
+    Stratum k's batch is split into halves of ``first_sizes[k]`` and ``second_sizes[k]`` samples,
+    and ``half_gaps[k]`` is ``|g_a - g_c|^2``, the squared distance of the halves' mean gradients;
+    ``big_sq_norm`` is ``|G_B|^2`` of the step's gradient, the size-weighted mean over every
+    stratum's whole batch. The estimate of ``|G|^2`` can be negative: it is one noisy sample of a
+    non-negative quantity.
     """
-    norms, sizes, big = _validated(small_sq_norms, small_sizes, big_sq_norm)
-    return _estimates(norms, sizes, big)
+    gaps, first, second, big = _validated(half_gaps, first_sizes, second_sizes, big_sq_norm)
+    sizes = [a + c for a, c in zip(first, second, strict=True)]
+    total = sum(sizes)  # B
+    # tr(Sigma_k) = gap_k / (1/a_k + 1/c_k); the step's per-sample noise weights them by n_k / B.
+    traces = [g / (1.0 / a + 1.0 / c) for g, a, c in zip(gaps, first, second, strict=True)]
+    trace_sigma = sum(n * t for n, t in zip(sizes, traces, strict=True)) / total
+    return big - trace_sigma / total, trace_sigma
 
 
 class NoiseScale:
     """The simple noise scale ``tr(Sigma) / |G|^2``, smoothed over monitored steps.
 
-    Single-step estimates are noisy and can be negative, and their ratio is noisier still, so
+    Single-step estimates are noisy (that of ``|G|^2`` can be negative), and their ratio is noisier still, so
     ``|G|^2`` and ``tr(Sigma)`` are smoothed separately with an exponential moving average of
     ``decay``, bias-corrected as Adam does (divided by ``1 - decay**steps``, so the first update
     gives that step's estimates rather than a value shrunk towards zero), and the ratio is taken
     of the smoothed values.
 
     ``value`` is None until an update has made the smoothed ``|G|^2`` positive: the gradient is
-    not yet resolved from the noise, and the noise scale is unbounded. It can be negative while
-    the smoothed ``tr(Sigma)`` is, early on or where the noise is small: read that as "no noise
-    measured yet", not as a batch size.
+    not yet resolved from the noise, and the noise scale is unbounded.
     """
 
     def __init__(self, decay: float = 0.95) -> None:
@@ -64,12 +71,13 @@ class NoiseScale:
         self._gradient_sq_ema = 0.0  # biased EMAs, started at 0; read through the bias correction
         self._trace_sigma_ema = 0.0
 
-    def update(self, small_sq_norms: Sequence[float], small_sizes: Sequence[float], big_sq_norm: float) -> float | None:
-        """Add one monitored step (arguments as for :func:`two_batch_estimates`); return ``value``.
+    def update(self, half_gaps: Sequence[float], first_sizes: Sequence[float], second_sizes: Sequence[float],
+               big_sq_norm: float) -> float | None:
+        """Add one monitored step (arguments as for :func:`stratified_estimates`); return ``value``.
 
         Invalid input raises ValueError and leaves the monitor as it was.
         """
-        gradient_sq, trace_sigma = two_batch_estimates(small_sq_norms, small_sizes, big_sq_norm)
+        gradient_sq, trace_sigma = stratified_estimates(half_gaps, first_sizes, second_sizes, big_sq_norm)
         self._steps += 1
         self._gradient_sq_ema = self.decay * self._gradient_sq_ema + (1.0 - self.decay) * gradient_sq
         self._trace_sigma_ema = self.decay * self._trace_sigma_ema + (1.0 - self.decay) * trace_sigma
@@ -129,35 +137,21 @@ class NoiseScale:
 
 
 def _validated(
-    small_sq_norms: Sequence[float], small_sizes: Sequence[float], big_sq_norm: float
-) -> tuple[list[float], list[float], float]:
-    norms = [float(x) for x in small_sq_norms]
-    sizes = [float(b) for b in small_sizes]
-    if len(norms) != len(sizes):
-        raise ValueError(f"got {len(norms)} small-batch squared norms but {len(sizes)} sizes")
-    # With one small batch the big batch is that batch (B = b): both estimates divide by zero.
-    if len(sizes) < 2:
-        raise ValueError(
-            f"the two-batch noise-scale estimator needs at least two small batches, got {len(sizes)}: "
-            "with one, the big batch equals it and the estimator is undefined"
-        )
-    if not all(math.isfinite(b) and b > 0.0 for b in sizes):
-        raise ValueError(f"small batch sizes must be positive (leave out empty batches), got {sizes}")
+    half_gaps: Sequence[float], first_sizes: Sequence[float], second_sizes: Sequence[float], big_sq_norm: float
+) -> tuple[list[float], list[float], list[float], float]:
+    gaps = [float(x) for x in half_gaps]
+    first = [float(b) for b in first_sizes]
+    second = [float(b) for b in second_sizes]
+    if not len(gaps) == len(first) == len(second):
+        raise ValueError(f"got {len(gaps)} half gaps but {len(first)} first and {len(second)} second half sizes")
+    if not gaps:
+        raise ValueError("a step needs at least one stratum (a part's batch of two or more seeds)")
+    # A half of no samples has no mean gradient: a batch of one seed cannot be split.
+    if not all(math.isfinite(b) and b > 0.0 for b in [*first, *second]):
+        raise ValueError(f"half sizes must be positive (leave out batches of fewer than two), got {first} and {second}")
     # A NaN or infinity would poison the moving averages for good; squared norms are never negative.
-    if not all(math.isfinite(x) and x >= 0.0 for x in [*norms, float(big_sq_norm)]):
+    if not all(math.isfinite(x) and x >= 0.0 for x in [*gaps, float(big_sq_norm)]):
         raise ValueError(
-            f"squared norms must be finite and non-negative, got small {norms} and big {float(big_sq_norm)}"
+            f"squared norms must be finite and non-negative, got half gaps {gaps} and big {float(big_sq_norm)}"
         )
-    return norms, sizes, float(big_sq_norm)
-
-
-def _estimates(norms: list[float], sizes: list[float], big: float) -> tuple[float, float]:
-    total = sum(sizes)  # B: the big batch is the union of the small ones
-    gradient_sq = 0.0
-    trace_sigma = 0.0
-    for small, b in zip(norms, sizes, strict=True):
-        gradient_sq += b * (total * big - b * small) / (total - b)
-        trace_sigma += b * (small - big) / (1.0 / b - 1.0 / total)
-    # Each small batch's pair of estimates is unbiased on its own, so any mean with fixed weights
-    # is unbiased too; weighting by size matches the seed-weighted mean that makes the big batch.
-    return gradient_sq / total, trace_sigma / total
+    return gaps, first, second, float(big_sq_norm)

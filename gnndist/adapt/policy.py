@@ -11,10 +11,16 @@ noise scale, the history of epoch records), and the actions it may ask for:
 - ``set_lr(lr)``: from the next step on;
 - ``set_batch_size(n)``: the global batch, from the next epoch that starts (an epoch's steps
   are cut from every part at its start, :class:`~gnndist.train.schedule.Schedule`);
-- ``rebalance(weights)``: the workers' relative capacities, one per shard (in partition order):
-  from the next epoch that starts, parts move between workers so that each shard's share of the
-  training seeds follows its weight (contiguous parts, as at the start). The trajectory does not
-  change (it depends on the parts, not on who trains them), only who waits for whom;
+- ``rebalance(weights, split=False)``: the workers' relative capacities, one per shard (in
+  partition order): from the next epoch that starts, parts move between workers so that each
+  shard's share of the training seeds follows its weight (contiguous parts, as at the start).
+  The trajectory does not change (it depends on the parts, not on who trains them), only who
+  waits for whom. Whole parts balance to within a part at best; with ``split=True`` the parts
+  at the shards' boundaries are split too (per-worker shares: a piece of each step's batch of the
+  part on either side), so that the shares follow the weights to within a tenth of a part. The
+  step's gradient stays the seed-weighted mean over every seed of the step, so training stays
+  unbiased, but a split part's batch is sampled in two pieces: the trajectory then depends on
+  the shares as well as the parts;
 - ``resize(workers)``: the run goes on with that many workers after the epoch under way: it is
   checkpointed, and a new worker group of the new size resumes from it (the trajectory does not
   change). Refused beyond the parts, beyond the cluster's room, and in an elastic run (whose
@@ -57,7 +63,8 @@ class Settings:
     """What a run trains with now: the global batch (seeds a step over all parts), the learning
     rate, the number of workers, the steps between model averagings (1: synchronous SGD), the
     parts of each shard (in partition order; shard ``i`` is trained by the same worker
-    throughout), and each part's training seeds."""
+    throughout; a part split between two shards is in both), each part's training seeds, and
+    each shard's training seeds an epoch (its pieces' shares of their parts')."""
 
     batch_size: int
     lr: float
@@ -65,6 +72,7 @@ class Settings:
     sync_every: int = 1
     shards: tuple[tuple[int, ...], ...] = ()
     part_seeds: tuple[int, ...] = ()
+    shard_seeds: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -127,15 +135,16 @@ class Context:
             raise PolicyError(f"policy {self.policy!r}: set_lr needs a positive finite number, got {lr!r}")
         self._ask("set_lr", float(lr), reason, used)
 
-    def rebalance(self, weights: list[float], reason: str, /, **used: Any) -> None:
+    def rebalance(self, weights: list[float], reason: str, /, *, split: bool = False, **used: Any) -> None:
         """Give shard ``i`` a share of the training seeds in proportion to ``weights[i]`` (one
-        positive number per shard) from the next epoch that starts."""
+        positive number per shard) from the next epoch that starts: in whole parts, or with
+        ``split`` in per-worker shares that split the parts at the shards' boundaries."""
         weights = list(weights)
         if len(weights) != self.settings.workers or not all(
                 isinstance(w, int | float) and not isinstance(w, bool) and math.isfinite(w) and w > 0 for w in weights):
             raise PolicyError(f"policy {self.policy!r}: rebalance needs one positive weight per shard "
                               f"({self.settings.workers}), got {weights!r}")
-        self._ask("rebalance", [float(w) for w in weights], reason, used)
+        self._ask("rebalance", {"weights": [float(w) for w in weights], "split": bool(split)}, reason, used)
 
     def resize(self, workers: int, reason: str, /, **used: Any) -> None:
         """Go on with ``workers`` workers after the epoch under way."""

@@ -301,14 +301,17 @@ class DistributedNeighborLoader:
         """The ``len()`` batches of ``config.batch_size`` seeds of each epoch of ``epochs``, one
         epoch after another, prefetched across the epochs' boundaries."""
         cuts = np.minimum(np.arange(len(self) + 1) * self.config.batch_size, self.seeds.size)
-        return prefetched(self.stream([(epoch, cuts) for epoch in epochs]), self.config.prefetch)
+        spans = np.stack([cuts[:-1], cuts[1:]], axis=1)
+        return prefetched(self.stream([(epoch, spans) for epoch in epochs]), self.config.prefetch)
 
-    def stream(self, plan: Iterable[tuple[int, np.ndarray]]) -> Iterator[MiniBatch | None]:
-        """For each ``(epoch, cuts)`` of ``plan``, one item per step: the batch of positions
-        ``cuts[s]:cuts[s + 1]`` of that epoch's order of the seeds, or ``None`` where that is
-        empty. Built on demand (:func:`prefetched` runs it ahead); the steps of the epochs run on
-        in one stream, so that prefetching builds an epoch's first batches while the last ones of
-        the epoch before train and while it is evaluated."""
+    def stream(self, plan: Iterable[tuple[int, np.ndarray]], key: tuple[int, ...] = ()) -> Iterator[MiniBatch | None]:
+        """For each ``(epoch, spans)`` of ``plan``, one item per step: the batch of positions
+        ``spans[s, 0]:spans[s, 1]`` of that epoch's order of the seeds, or ``None`` where that is
+        empty. ``key``: the sampling stream's keys after the part's and the epoch's (a piece of a
+        part, :class:`gnndist.train.schedule.Piece`). Built on demand (:func:`prefetched` runs it
+        ahead); the steps of the epochs run on in one stream, so that prefetching builds an
+        epoch's first batches while the last ones of the epoch before train and while it is
+        evaluated."""
         # A lookahead cache needs to know the next batches' nodes when it fetches one: those are
         # sampled `prefetch` batches ahead of the fetching.
         window = self.config.prefetch if self.view.cache.looks_ahead else 0
@@ -318,11 +321,11 @@ class DistributedNeighborLoader:
             sub = sampled.popleft()
             return None if sub is None else self._assemble(sub, [s.n_id for s in sampled if s is not None])
 
-        for epoch, cuts in plan:
+        for epoch, spans in plan:
             order = self._order(epoch)
-            seeds = streams.rng(self.config.seed, streams.SAMPLE, self.view.part, epoch).integers(
-                0, 2**62, len(cuts) - 1)
-            for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
+            seeds = streams.rng(self.config.seed, streams.SAMPLE, self.view.part, epoch, *key).integers(
+                0, 2**62, len(spans))
+            for i, (a, b) in enumerate(spans):
                 sampled.append(self._sample(order[a:b], int(seeds[i])) if b > a else None)
                 if len(sampled) > window:
                     yield ready()

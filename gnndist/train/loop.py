@@ -36,7 +36,7 @@ from gnndist import streams
 from gnndist.adapt.monitors import NoiseScale
 from gnndist.adapt.policy import Decision, Settings
 from gnndist.adapt.runner import Adapter
-from gnndist.config import ConfigError, SamplerConfig, TrainConfig
+from gnndist.config import NOISE_EVERY, ConfigError, SamplerConfig, TrainConfig
 from gnndist.partition.format import read_manifest
 from gnndist.runtime.cluster import worker_room
 from gnndist.runtime.loader import DistributedNeighborLoader, PartView, prefetched
@@ -48,7 +48,7 @@ from gnndist.train.device import pinned, staged
 from gnndist.train.hooks import Hooks
 from gnndist.train.metrics import Metric
 from gnndist.train.rundir import METRICS_FILE, keep_metrics_up_to
-from gnndist.train.schedule import Schedule, assign_shards
+from gnndist.train.schedule import Piece, Schedule, assign_shards, shard_seeds, split_shards, whole_shards
 from gnndist.train.step import (
     all_reduce_gradients,
     all_reduce_sum,
@@ -88,7 +88,7 @@ class Worker:
 
     rank: int
     world: int
-    parts: list[int]
+    pieces: list[Piece]  # what it trains of each part of its shard (whole parts unless shares split them)
     placement: Placement
     views: list[PartView]
     loaders: list[DistributedNeighborLoader]
@@ -112,11 +112,16 @@ class Worker:
     decisions: list[dict] = field(default_factory=list)  # the policies' decisions since the last record
     batch_size: int = 0  # the global batch the next epoch starts with (a policy may change it)
     weights: list[float] | None = None  # the shards' weights the next epoch starts with, if they change
+    split: bool = False  # whether those weights split parts between shards (per-worker shares)
     sync_every: int = 1  # steps between model averagings (1: synchronous SGD)
     steps_done: int = 0  # optimizer steps since the run began (local SGD averages every sync_every)
     stopping: bool = False  # a policy made the epoch under way the last
     resize: dict | None = None  # a policy's resize: this worker group ends after the epoch under way
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+
+    @property
+    def parts(self) -> list[int]:
+        return [piece.part for piece in self.pieces]
 
     def call(self, hook: str, *args) -> None:
         for h in self.hooks:
@@ -125,7 +130,8 @@ class Worker:
     def settings(self) -> Settings:
         return Settings(batch_size=self.schedule.batch_size, lr=self.optimizer.param_groups[0]["lr"],
                         workers=self.world, sync_every=self.sync_every, shards=tuple(map(tuple, self.placement.shards)),
-                        part_seeds=tuple(self.schedule.counts))
+                        part_seeds=tuple(self.schedule.counts),
+                        shard_seeds=tuple(shard_seeds(self.schedule.counts, shard) for shard in self.placement.pieces))
 
     def adapt(self, hook: str) -> None:
         """Run the policies' ``hook`` and apply their decisions here, as every worker does at the
@@ -145,7 +151,7 @@ class Worker:
             elif decision.action == "set_batch_size":
                 self.batch_size = decision.value
             elif decision.action == "rebalance":
-                self.weights = decision.value
+                self.weights, self.split = decision.value["weights"], decision.value["split"]
             elif decision.action == "set_sync":
                 if decision.value == 1 and self.sync_every > 1 and self.world > 1:
                     average_model(self.model, self.optimizer)  # synchronous SGD starts from one model
@@ -164,6 +170,11 @@ class Worker:
                 return str(e)
         if decision.action == "resize":
             return self._resize_refusal(decision.value)
+        if decision.action == "rebalance" and decision.value["split"]:
+            try:
+                split_shards(self.schedule.counts, self.world, decision.value["weights"])
+            except ConfigError as e:
+                return str(e)
         return None
 
     def _resize_refusal(self, workers: int) -> str | None:
@@ -197,8 +208,8 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     torch.set_num_threads(max(1, int(config.cpus_per_worker)))
     rank, world = dist.get_rank(), dist.get_world_size()
     placement = _place(cfg, rank, world)
-    parts = placement.parts(rank)
-    views = _open_shard(cfg["root"], parts, placement.servers, sampler, cfg["out_dir"])
+    pieces = placement.pieces[placement.shard_of[rank]]
+    views = _open_shard(cfg["root"], [piece.part for piece in pieces], placement.servers, sampler, cfg["out_dir"])
     loaders = [DistributedNeighborLoader(view, view.seeds("train"), sampler) for view in views]
     torch.manual_seed(config.seed)  # the same initial parameters everywhere
     model = ray.train.torch.prepare_model(cfg["model_factory"](), parallel_strategy=None)  # on its device
@@ -207,14 +218,13 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     adapter = Adapter(cfg["policies"], rank, world, device, check=lambda d: worker.refusal(d))
     start, changed, state = _restore(cfg, model, optimizer, adapter, rank, world)
     batch_size = state["batch_size"] if state else sampler.batch_size
-    # The estimator takes parts' batches as its small batches: with one part there is none to compare.
-    every = config.monitor_every or int(any(p.reads_noise_scale for p in cfg["policies"]))
-    noise = NoiseScale() if every and len(cfg["train_counts"]) > 1 else None
+    every = config.monitor_every or (NOISE_EVERY if any(p.reads_noise_scale for p in cfg["policies"]) else 0)
+    noise = NoiseScale() if every else None
     if noise is not None and state and state.get("noise_scale"):
         noise.load_state_dict(state["noise_scale"])
     # A run that rebalanced goes on balanced so (its weights come back at the first epoch's start).
     weights = state.get("weights") if state else None
-    worker = Worker(rank=rank, world=world, parts=parts, placement=placement, views=views, loaders=loaders,
+    worker = Worker(rank=rank, world=world, pieces=pieces, placement=placement, views=views, loaders=loaders,
                     schedule=Schedule(tuple(cfg["train_counts"]), batch_size, sampler.drop_last),
                     model=model, optimizer=optimizer, device=device, config=config,
                     sampler=sampler, loss_fn=cfg["loss_fn"] or F.cross_entropy, metrics=cfg["metrics"],
@@ -223,30 +233,46 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
                     seeds_trained=state["seeds_trained"] if state else 0, batch_size=batch_size,
                     sync_every=state.get("sync_every", 1) if state else 1,
                     steps_done=state.get("steps_done", 0) if state else 0,
-                    weights=weights if weights and len(weights) == world else None)
+                    weights=weights if weights and len(weights) == world else None,
+                    split=bool(state.get("split")) if state else False)
     return worker, start
 
 
 @dataclass
 class Placement:
-    """Which worker trains which parts: the shards (contiguous parts, in partition order, balanced
-    by ``weights``), the shard of each rank (fixed for the run's start), the ranks' nodes and the
-    partition servers."""
+    """Which worker trains which parts: the shards (contiguous pieces of parts, in partition order,
+    balanced by ``weights``: whole parts, unless ``split`` gave per-worker shares that split the
+    parts at shards' boundaries), the shard of each rank (fixed for the run's start), the ranks'
+    nodes and the partition servers."""
 
-    shards: list[list[int]]
+    pieces: list[list[Piece]]
     shard_of: list[int]
     nodes: list[str]
     servers: ServerGroup
     weights: tuple[float, ...] | None
+    split: bool = False
 
-    def parts(self, rank: int) -> list[int]:
-        return self.shards[self.shard_of[rank]]
+    @property
+    def shards(self) -> list[list[int]]:
+        """The parts of each shard (a split part is in two)."""
+        return [[piece.part for piece in shard] for shard in self.pieces]
+
+    def piece_ids(self, rank: int) -> list[int]:
+        """The places of ``rank``'s pieces among all the shards' pieces, in shard order."""
+        shard = self.shard_of[rank]
+        start = sum(len(s) for s in self.pieces[:shard])
+        return list(range(start, start + len(self.pieces[shard])))
 
     def write(self, out_dir: Path) -> None:
-        (out_dir / "placement.json").write_text(json.dumps(
-            [{"rank": r, "parts": self.shards[s], "worker_node": self.nodes[r],
-              "server_nodes": [self.servers.nodes[p] for p in self.shards[s]]} for r, s in enumerate(self.shard_of)],
-            indent=1))
+        rows = []
+        for r, s in enumerate(self.shard_of):
+            row = {"rank": r, "parts": self.shards[s], "worker_node": self.nodes[r],
+                   "server_nodes": [self.servers.nodes[p] for p in self.shards[s]]}
+            if not all(piece.whole for piece in self.pieces[s]):
+                row["shares"] = [[piece.lo, piece.hi] for piece in self.pieces[s]]
+            rows.append(row)
+        (out_dir / "placement.json").write_text(json.dumps(rows, indent=1))
+
 
 
 def _place(cfg: dict, rank: int, world: int) -> Placement:
@@ -261,8 +287,8 @@ def _place(cfg: dict, rank: int, world: int) -> Placement:
     shards = assign_shards(cfg["train_counts"], world, weights)
     # Found by name: a server may have been started again elsewhere since the driver launched it.
     servers = cfg["servers"].reattached(cfg["sampler"].timeout_s)
-    placement = Placement(shards, place_shards(nodes, [servers.nodes[shard[0]] for shard in shards]), nodes, servers,
-                          weights)
+    placement = Placement(whole_shards(shards), place_shards(nodes, [servers.nodes[shard[0]] for shard in shards]),
+                          nodes, servers, weights)
     if rank == 0:
         placement.write(Path(cfg["out_dir"]))
     return placement
@@ -320,19 +346,24 @@ def _report(worker: Worker, record: dict, saved: bool) -> None:
 
 
 def _rebalance(worker: Worker, root: str, run_dir: str) -> bool:
-    """Move parts between the workers as ``worker.weights`` say (each rank keeps its shard index);
-    whether this worker's parts changed (its views then open on the new ones)."""
+    """Move parts, or shares of parts, between the workers as ``worker.weights`` say (each rank
+    keeps its shard index); whether this worker's pieces changed (its stream then starts again on
+    them, and where its parts changed its views open on the new ones)."""
     placement = worker.placement
-    placement.weights, worker.weights = tuple(worker.weights), None
-    placement.shards = assign_shards(worker.schedule.counts, worker.world, placement.weights)
+    placement.weights, placement.split, worker.weights = tuple(worker.weights), worker.split, None
+    counts = worker.schedule.counts
+    placement.pieces = (split_shards(counts, worker.world, placement.weights) if placement.split
+                        else whole_shards(assign_shards(counts, worker.world, placement.weights)))
     if worker.rank == 0:
         placement.write(Path(run_dir))
-    parts = placement.parts(worker.rank)
-    if parts == worker.parts:
+    pieces = placement.pieces[placement.shard_of[worker.rank]]
+    if pieces == worker.pieces:
         return False
-    worker.parts = parts
-    worker.views = _open_shard(root, parts, placement.servers, worker.sampler, run_dir)
-    worker.loaders = [DistributedNeighborLoader(view, view.seeds("train"), worker.sampler) for view in worker.views]
+    parts, worker.pieces = worker.parts, pieces
+    if worker.parts != parts:
+        worker.views = _open_shard(root, worker.parts, placement.servers, worker.sampler, run_dir)
+        worker.loaders = [DistributedNeighborLoader(view, view.seeds("train"), worker.sampler)
+                          for view in worker.views]
     return True
 
 
@@ -341,8 +372,8 @@ def _batches(worker: Worker, epochs: range) -> Iterator[list[MiniBatch | None]]:
     on the worker's device, for every epoch of ``epochs``: one stream, prefetched across epoch
     boundaries (built, and on a GPU pinned, in the prefetch thread) and copied to the device one
     step ahead (:mod:`gnndist.train.device`)."""
-    per_part = [loader.stream([(epoch, worker.schedule.bounds(part)) for epoch in epochs])
-                for loader, part in zip(worker.loaders, worker.parts, strict=True)]
+    per_part = [loader.stream([(epoch, worker.schedule.spans(piece)) for epoch in epochs], piece.key)
+                for loader, piece in zip(worker.loaders, worker.pieces, strict=True)]
     steps = pinned(zip(*per_part, strict=True), worker.device)
     return staged(prefetched(steps, worker.sampler.prefetch), worker.device)
 
@@ -357,23 +388,26 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
     local = worker.sync_every > 1 and worker.world > 1  # local SGD: no gradient all-reduce this step
     # The estimate needs the step's all-reduced gradient: not measured in local SGD.
     monitored = worker.noise is not None and not local and worker.step % worker.monitor_every == 0
-    part_sq = torch.zeros(len(worker.schedule.counts), dtype=torch.float64, device=worker.device)
+    ids = worker.placement.piece_ids(worker.rank)
+    gaps = torch.zeros(sum(map(len, worker.placement.pieces)), dtype=torch.float64, device=worker.device)
     started = time.perf_counter()
-    for part, batch in zip(worker.parts, batches, strict=True):
+    for piece, i, batch in zip(worker.pieces, ids, batches, strict=True):
         if batch is None:
             continue
         # Each part's dropout masks are its own stream, wherever it is trained.
-        torch.manual_seed(streams.torch_seed(config.seed, streams.DROPOUT, part, worker.epoch, worker.step))
-        loss = worker.loss_fn(forward(model, batch, worker.trim), batch.y[:batch.batch_size])
+        torch.manual_seed(streams.torch_seed(config.seed, streams.DROPOUT, piece.part, worker.epoch, worker.step,
+                                             *piece.key))
+        logits, y = forward(model, batch, worker.trim), batch.y[:batch.batch_size]
+        loss = worker.loss_fn(logits, y)
         # The count is added as a number: a tensor made from it on the host would be copied to the
         # GPU, and a blocking copy waits for everything queued before it.
         total[0] += loss.detach().double() * batch.batch_size
         total[1] += batch.batch_size
-        weight = float(worker.schedule.weights(part)[worker.step])
-        before = flat_gradient(model) if monitored else None
-        (loss * weight).backward()
-        if monitored:  # the part's own mean gradient is its weighted contribution over its weight
-            part_sq[part] = (flat_gradient(model) - before).double().square().sum() / weight**2
+        weight = float(worker.schedule.weights(piece)[worker.step])
+        if monitored and batch.batch_size >= 2:
+            gaps[i] = _half_gap(worker, logits, y, loss * weight, weight)
+        else:
+            (loss * weight).backward()
     worker.seconds["forward_backward"] += time.perf_counter() - started
     worker.call("after_local_gradient")
     if local:
@@ -381,13 +415,13 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
     else:
         if worker.world > 1:
             started = time.perf_counter()
-            # The parts' squared norms ride along with the gradients: each part is trained by one
+            # The pieces' half gaps ride along with the gradients: each piece is trained by one
             # worker, the others add zeros.
-            reduced = all_reduce_gradients(model, part_sq if monitored else None)
-            part_sq = part_sq if reduced is None else reduced
+            reduced = all_reduce_gradients(model, gaps if monitored else None)
+            gaps = gaps if reduced is None else reduced
             worker.seconds["allreduce"] += time.perf_counter() - started
         if monitored:
-            _measure_noise(worker, part_sq)
+            _measure_noise(worker, gaps)
         worker.optimizer.step()
     worker.steps_done += 1
     if local and worker.steps_done % worker.sync_every == 0:
@@ -401,7 +435,7 @@ def _local_step(worker: Worker) -> None:
     """Local SGD: a step on this worker's own parts' mean gradient (their weighted sum, over their
     share of the step). Where its parts have no seeds in the step, a step on a zero gradient: the
     optimizer's state then stays the same shape as the others', which model averaging needs."""
-    share = float(sum(worker.schedule.weights(part)[worker.step] for part in worker.parts))
+    share = float(sum(worker.schedule.weights(piece)[worker.step] for piece in worker.pieces))
     if share > 0:
         for p in worker.model.parameters():
             if p.grad is not None:
@@ -409,17 +443,41 @@ def _local_step(worker: Worker) -> None:
     worker.optimizer.step()
 
 
-def _measure_noise(worker: Worker, part_sq: torch.Tensor) -> None:
-    """Add the step to the noise-scale estimate from every part's squared mean gradient
-    (``part_sq``, summed over the workers): each part's batch is a small batch, the step's
-    all-reduced gradient the big one, so the estimate depends on the parts and not on the
-    workers (:mod:`gnndist.adapt.monitors`)."""
-    sizes = worker.schedule.sizes()[:, worker.step]
-    held = np.flatnonzero(sizes > 0)
-    if held.size < 2:  # a step with one part's seeds has no second batch to compare with
+def _half_gap(worker: Worker, logits: torch.Tensor, y: torch.Tensor, weighted_loss: torch.Tensor,
+              weight: float) -> torch.Tensor:
+    """Backpropagate a part's ``weighted_loss`` (its loss times ``weight``, its share of the step)
+    as an unmonitored step does, and return ``|g_a - g_c|^2`` of the mean gradients of its batch's
+    two halves (the first ``b // 2`` seeds, in the batch's shuffled order, and the rest): the noise
+    within the part (:mod:`gnndist.adapt.monitors`). It costs one more backward pass, of the first
+    half's loss; the gradients the step takes are those of the unmonitored step, bit for bit."""
+    model, size = worker.model, y.numel()
+    first = size // 2
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    grads = torch.autograd.grad(worker.loss_fn(logits[:first], y[:first]), trainable, retain_graph=True,
+                                allow_unused=True)
+    by_param = {id(p): g for p, g in zip(trainable, grads, strict=True) if g is not None}
+    g_first = torch.cat([by_param.get(id(p), torch.zeros_like(p)).reshape(-1) for p in model.parameters()]).double()
+    before = flat_gradient(model).double()
+    weighted_loss.backward()
+    after = flat_gradient(model).double()
+    g_part = (after - before) / weight  # the part's mean gradient: its weighted contribution over its weight
+    # The mean loss of the batch is (first * L_a + rest * L_c) / size, and so is its gradient.
+    g_rest = (size * g_part - first * g_first) / (size - first)
+    return (g_first - g_rest).square().sum()
+
+
+def _measure_noise(worker: Worker, gaps: torch.Tensor) -> None:
+    """Add the step to the noise-scale estimate from every piece's half gap (``gaps``, in shard
+    order, summed over the workers, as the step's gradient is): with whole parts the estimate
+    depends on the parts and not on the workers (:mod:`gnndist.adapt.monitors`)."""
+    sizes = np.array([worker.schedule.piece_sizes(piece)[worker.step]
+                      for shard in worker.placement.pieces for piece in shard])
+    split = np.flatnonzero(sizes >= 2)  # a batch of one seed has no halves
+    if split.size == 0:
         return
+    first = sizes[split] // 2
     big = float(flat_gradient(worker.model).double().square().sum())
-    worker.noise.update(part_sq.cpu().numpy()[held].tolist(), sizes[held].tolist(), big)
+    worker.noise.update(gaps.cpu().numpy()[split].tolist(), first.tolist(), (sizes[split] - first).tolist(), big)
 
 
 def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,
@@ -449,7 +507,9 @@ def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, 
 def _evaluate(worker: Worker, split: str) -> dict[str, float]:
     """``{split}_{name}`` of every metric over all parts: the shard's sums, all-reduced, then the value."""
     metrics = worker.metrics
-    shard = [metric_sums(worker.model, view, worker.sampler, split, metrics, worker.device) for view in worker.views]
+    # A split part is evaluated once, by the worker of its first piece.
+    shard = [metric_sums(worker.model, view, worker.sampler, split, metrics, worker.device)
+             for view, piece in zip(worker.views, worker.pieces, strict=True) if piece.evaluates]
     sums = {name: sum(s[name] for s in shard) for name in metrics}
     flat = all_reduce_sum(torch.cat([sums[name].flatten().to(worker.device) for name in metrics]), worker.device)
     values, offset = {}, 0
@@ -489,13 +549,16 @@ def _train_epoch(worker: Worker, batches: Iterator[list[MiniBatch | None]]) -> d
         worker.adapt("after_step")
     epoch_s = time.perf_counter() - started
     sample_s, fetch_s, remote, same_node, hits, misses = _traffic(worker) - before
-    seeds = int(worker.schedule.sizes()[worker.parts].sum())
-    mine = {"rank": worker.rank, "parts": worker.parts, "seeds": seeds, "seeds_per_s": round(seeds / epoch_s, 1),
+    seeds = int(sum(worker.schedule.piece_sizes(piece).sum() for piece in worker.pieces))
+    mine = {"rank": worker.rank, "shard": worker.placement.shard_of[worker.rank], "parts": worker.parts,
+            "seeds": seeds, "seeds_per_s": round(seeds / epoch_s, 1),
             "step_s": round(epoch_s / worker.schedule.steps, 5),
             **{f"{p}_s": round(worker.seconds[p], 4) for p in ("wait", "forward_backward", "allreduce")},
             "sample_s": round(float(sample_s), 4), "fetch_s": round(float(fetch_s), 4),
             "remote_bytes": int(remote), "same_node_bytes": int(same_node),
             "cache_hit_rate": round(float(hits / (hits + misses)), 4) if hits + misses else None}
+    if not all(piece.whole for piece in worker.pieces):
+        mine["shares"] = [[piece.lo, piece.hi] for piece in worker.pieces]
     workers = [None] * worker.world
     dist.all_gather_object(workers, mine)
     total = all_reduce_sum(total, worker.device)
@@ -564,6 +627,7 @@ def train_worker(cfg: dict) -> None:
                                 adapt={"batch_size": worker.batch_size, "seeds_trained": worker.seeds_trained,
                                        "sync_every": worker.sync_every, "steps_done": worker.steps_done,
                                        "weights": list(worker.placement.weights) if worker.placement.weights else None,
+                                       "split": worker.placement.split,
                                        "policies": worker.adapter.state_dict(),
                                        "noise_scale": worker.noise.state_dict() if worker.noise else None})
             record["checkpoint_s"] = round(time.perf_counter() - started, 4)

@@ -19,6 +19,33 @@ from gnndist.config import ConfigError
 
 
 @dataclass(frozen=True)
+class Piece:
+    """What a worker trains of a part: the fraction ``[lo, hi)`` of the part's batch at every step
+    (the whole part by default). A part is split between two workers only where per-worker shares
+    finer than whole parts balance them (:func:`split_shards`)."""
+
+    part: int
+    lo: float = 0.0
+    hi: float = 1.0
+
+    @property
+    def whole(self) -> bool:
+        return self.lo == 0.0 and self.hi == 1.0
+
+    @property
+    def key(self) -> tuple[int, ...]:
+        """The piece's keys for its random streams after the part's (sampling, dropout): none for
+        a piece that starts the part's batch, so that a whole part's streams are those of a run
+        that never splits; a later piece's draw apart from the first's."""
+        return () if self.lo == 0.0 else (round(self.lo * 2**20),)
+
+    @property
+    def evaluates(self) -> bool:
+        """Whether this piece's worker evaluates the part (one worker does: the first piece's)."""
+        return self.lo == 0.0
+
+
+@dataclass(frozen=True)
 class Schedule:
     """The seeds each part gives each step of an epoch.
 
@@ -61,18 +88,34 @@ class Schedule:
         of the part's shuffled training seeds."""
         return self._bounds[part]
 
+    def spans(self, piece: Piece) -> np.ndarray:
+        """int64 [steps, 2]: the positions ``start:stop`` of the part's shuffled training seeds
+        that ``piece`` takes at each step: its fraction of the part's batch of the step (adjacent
+        pieces of one part meet exactly, so every seed of the batch is in one of them)."""
+        bounds = self._bounds[piece.part]
+        size = np.diff(bounds)
+        # Rounded to the nearest seed (halves up), so a piece is within half a seed a step of its share.
+        return np.stack([bounds[:-1] + np.floor(piece.lo * size + 0.5).astype(np.int64),
+                         bounds[:-1] + np.floor(piece.hi * size + 0.5).astype(np.int64)], axis=1)
+
     def sizes(self) -> np.ndarray:
         """int64 [K, steps]: the seeds each part gives each step."""
         return self._sizes
+
+    def piece_sizes(self, piece: Piece) -> np.ndarray:
+        """int64 [steps]: the seeds ``piece`` gives each step."""
+        return np.diff(self.spans(piece), axis=1)[:, 0]
 
     def step_seeds(self) -> np.ndarray:
         """int64 [steps]: the seeds of each step over all parts (never 0)."""
         return self._sizes.sum(axis=0)
 
-    def weights(self, part: int) -> np.ndarray:
-        """float64 [steps]: the weight of ``part``'s mean batch loss at each step (its seeds over
+    def weights(self, piece: Piece) -> np.ndarray:
+        """float64 [steps]: the weight of ``piece``'s mean batch loss at each step (its seeds over
         the step's), so that the summed gradients of a step are its mean loss's over all seeds."""
-        return self._weights[part]
+        if piece.whole:
+            return self._weights[piece.part]
+        return self.piece_sizes(piece) / self.step_seeds()
 
 
 def _interleaved_bounds(counts: np.ndarray, steps: int) -> np.ndarray:
@@ -111,3 +154,51 @@ def assign_shards(counts: Sequence[int], workers: int, weights: Sequence[float] 
         cuts.append(lo + int(np.argmin(np.abs(prefix[lo:hi + 1] - target))))
     cuts.append(k)
     return [list(range(a, b)) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def whole_shards(shards: Sequence[Sequence[int]]) -> list[list[Piece]]:
+    """Shards of whole parts as pieces."""
+    return [[Piece(p) for p in shard] for shard in shards]
+
+
+def split_shards(counts: Sequence[int], workers: int, weights: Sequence[float],
+                 min_piece: float = 0.1) -> list[list[Piece]]:
+    """Pieces of each of ``workers`` shards whose shares of the training seeds ``counts`` follow
+    the capacities ``weights`` to within ``min_piece`` of a part: per-worker shares finer than
+    whole parts (:func:`assign_shards` at best balances to a part). The shards stay contiguous in
+    partition order and a part is split where a shard's boundary falls inside it, unless that
+    leaves a piece of less than ``min_piece`` of the part (its batch would be sampled twice for
+    too little to gain): the boundary then moves to the part's edge. Parts without training seeds
+    stay whole with the shard before the boundary."""
+    k = len(counts)
+    weights = np.asarray(weights, dtype=np.float64)
+    if not 1 <= workers <= k or weights.shape != (workers,) or not (weights > 0).all():
+        raise ConfigError(f"per-worker shares need 1 to {k} workers and one positive weight each, "
+                          f"got {workers} workers and weights {list(weights)}")
+    counts = np.asarray(counts, dtype=np.float64)
+    prefix = np.concatenate([[0.0], np.cumsum(counts)])
+    targets = prefix[-1] * np.cumsum(weights)[:-1] / weights.sum()
+    # Each boundary as a place in part units: part p spans [p, p + 1), its seeds evenly.
+    cuts = [0.0]
+    for target in targets:
+        p = int(np.clip(np.searchsorted(prefix, target, side="right") - 1, 0, k - 1))
+        where = p + ((target - prefix[p]) / counts[p] if counts[p] else 0.0)
+        frac = where - p
+        if frac < min_piece or frac > 1 - min_piece:
+            where = float(round(where))
+        cuts.append(max(where, cuts[-1]))
+    cuts.append(float(k))
+    shards = []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        pieces = [Piece(p, max(a - p, 0.0), min(b - p, 1.0)) for p in range(int(np.floor(a)), int(np.ceil(b)))
+                  if min(b, p + 1) > max(a, p)]
+        if not pieces:  # two boundaries in one place: this shard would hold nothing
+            raise ConfigError(f"per-worker shares {list(weights)} leave a worker with less than {min_piece} of a part "
+                              "to train: give it a larger weight or use fewer workers")
+        shards.append(pieces)
+    return shards
+
+
+def shard_seeds(counts: Sequence[int], shard: Sequence[Piece]) -> float:
+    """A shard's training seeds an epoch: its pieces' shares of their parts' (to within a seed a step)."""
+    return sum(counts[piece.part] * (piece.hi - piece.lo) for piece in shard)

@@ -143,12 +143,13 @@ def test_gns_batch_stops_at_its_bound_and_reads_its_settings():
 def _epoch(rates_s: list[tuple[list[int], int, float, float]], steps: int = 10) -> dict:
     """An epoch record: per worker (parts, seeds, busy seconds, all-reduce seconds)."""
     return {"epoch": 0, "steps": steps, "loss": 1.0,
-            "workers": [{"rank": r, "parts": parts, "seeds": seeds, "step_s": (busy + waited) / steps,
+            "workers": [{"rank": r, "shard": r, "parts": parts, "seeds": seeds, "step_s": (busy + waited) / steps,
                          "allreduce_s": waited} for r, (parts, seeds, busy, waited) in enumerate(rates_s)]}
 
 
 def _balance(policy, record, shards, part_seeds) -> list:
-    settings = Settings(batch_size=32, lr=0.01, workers=len(shards), shards=shards, part_seeds=part_seeds)
+    settings = Settings(batch_size=32, lr=0.01, workers=len(shards), shards=shards, part_seeds=part_seeds,
+                        shard_seeds=tuple(sum(part_seeds[p] for p in shard) for shard in shards))
     ctx = Context("balance", epoch=0, step=None, seeds_trained=0, settings=settings, history=(record,),
                   noise_scale=None)
     policy.after_epoch(ctx)
@@ -162,11 +163,37 @@ def test_balance_moves_parts_from_a_worker_at_half_speed():
     record = _epoch([([0, 1, 2, 3], 400, 4.0, 4.0), ([4, 5, 6, 7], 400, 8.0, 0.0)])
     shards, seeds = ((0, 1, 2, 3), (4, 5, 6, 7)), (100,) * 8
     [decision] = _balance(Balance(), record, shards, seeds)
-    assert decision.action == "rebalance" and decision.value == pytest.approx([100.0, 50.0])
-    # With those weights the fast worker takes 5 parts, the slow one 3: 5 s and 6 s against 8 s.
-    from gnndist.train.schedule import assign_shards
+    assert decision.action == "rebalance" and decision.value["split"] is True
+    assert decision.value["weights"] == pytest.approx([100.0, 50.0])
+    # Per-worker shares: part 5 is split at a third, 5.33 s each against 8 s.
+    from gnndist.train.schedule import Piece, assign_shards, shard_seeds, split_shards
 
-    assert assign_shards(seeds, 2, decision.value) == [[0, 1, 2, 3, 4], [5, 6, 7]]
+    balanced = split_shards(seeds, 2, decision.value["weights"])
+    assert balanced == [[*map(Piece, range(5)), Piece(5, 0.0, pytest.approx(1 / 3))],
+                        [Piece(5, pytest.approx(1 / 3), 1.0), Piece(6), Piece(7)]]
+    assert [shard_seeds(seeds, shard) for shard in balanced] == pytest.approx([1600 / 3, 800 / 3])
+    # Whole parts only: the fast worker takes 5 parts, the slow one 3: 5 s and 6 s against 8 s.
+    [whole] = _balance(Balance(split=False), record, shards, seeds)
+    assert whole.value == {"weights": pytest.approx([100.0, 50.0]), "split": False}
+    assert assign_shards(seeds, 2, whole.value["weights"]) == [[0, 1, 2, 3, 4], [5, 6, 7]]
+    assert from_spec("balance:split=false").split is False
+    with pytest.raises(PolicyError, match="split='no' is not true or false"):
+        from_spec("balance:split=no")
+
+
+def test_balance_gives_one_slow_worker_of_four_less_than_a_part():
+    from gnndist.adapt.policies import Balance
+    from gnndist.train.schedule import shard_seeds, split_shards
+
+    # 8 parts of 100 seeds, 2 a worker, the last at half speed: whole parts can give it 1 part and
+    # the others 7 (3 s for 3 parts at best), shares give it 0.57 of a part's worth less.
+    shards, seeds = ((0, 1), (2, 3), (4, 5), (6, 7)), (100,) * 8
+    record = _epoch([([0, 1], 200, 2.0, 2.0), ([2, 3], 200, 2.0, 2.0), ([4, 5], 200, 2.0, 2.0),
+                     ([6, 7], 200, 4.0, 0.0)])
+    [decision] = _balance(Balance(), record, shards, seeds)
+    balanced = split_shards(seeds, 4, decision.value["weights"])
+    times = [shard_seeds(seeds, shard) / r for shard, r in zip(balanced, decision.value["weights"], strict=True)]
+    assert max(times) == pytest.approx(800 / 350, rel=0.01)  # the ideal: every worker busy all the time
 
 
 def test_balance_leaves_balanced_workers_and_small_gains_alone():
@@ -175,7 +202,7 @@ def test_balance_leaves_balanced_workers_and_small_gains_alone():
     shards, seeds = ((0, 1, 2, 3), (4, 5, 6, 7)), (100,) * 8
     assert _balance(Balance(), _epoch([([0, 1, 2, 3], 400, 4.0, 0.1), ([4, 5, 6, 7], 400, 4.1, 0.0)]),
                     shards, seeds) == []
-    # 10% slower, but whole parts cannot do better: 5 parts on the fast worker would take 5 s, not 4.4.
+    # 10% slower: shares would take 4.19 s against 4.4, a gain under the 5% threshold.
     assert _balance(Balance(), _epoch([([0, 1, 2, 3], 400, 4.0, 0.4), ([4, 5, 6, 7], 400, 4.4, 0.0)]),
                     shards, seeds) == []
 
@@ -189,7 +216,7 @@ def test_balance_follows_a_worker_that_slows_down_and_keeps_its_state():
                     shards, seeds) == []
     slow = _epoch([([0, 1, 2, 3], 400, 4.0, 8.0), ([4, 5, 6, 7], 400, 12.0, 0.0)])  # worker 1 at a third
     [decision] = _balance(policy, slow, shards, seeds)
-    assert decision.value == pytest.approx([100.0, (100 + 100 / 3) / 2])  # halfway there after one epoch
+    assert decision.value["weights"] == pytest.approx([100.0, (100 + 100 / 3) / 2])  # halfway there after one epoch
     again = Balance(decay=0.5)
     again.load_state_dict(policy.state_dict())
     assert again.rates == policy.rates

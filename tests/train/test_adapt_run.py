@@ -2,7 +2,8 @@
 synchronous SGD, a schedule that changes the learning rate and the global batch at given
 epochs, a user's own policy that stops the run, a batch the run cannot take refused; every
 decision is in metrics.jsonl, the workers hold identical parameters, and the checkpoint keeps
-what a resumed run needs to decide as this one would. (Rebalancing and resizing are in
+what a resumed run needs to decide as this one would; per-worker shares split a part between the
+workers, and it is trained once and evaluated once. (Rebalancing and resizing are in
 ``test_parity.py``: they must leave the trajectory as it is.)"""
 
 from __future__ import annotations
@@ -18,10 +19,25 @@ from gnndist.adapt.policy import Context, Policy
 from gnndist.config import SamplerConfig, TrainConfig
 from gnndist.testing import SaveParameters, saved_parameters
 from gnndist.train import checkpoint
+from gnndist.train.evaluate import evaluate
 from gnndist.train.trainer import train
 
 # The workers cannot import this test module: its policy class travels by value.
 ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+class ShareAt(Policy):
+    """Gives the second worker three times the first's share of the seeds, in per-worker shares
+    (part 0 of Cora's two is then split between the workers), from epoch ``epoch``."""
+
+    name = "share-at"
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def before_epoch(self, ctx: Context) -> None:
+        if ctx.epoch == self.epoch:
+            ctx.rebalance([1.0, 3.0], "the test splits a part", split=True)
 
 
 class StopAfter(Policy):
@@ -49,7 +65,7 @@ def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(
     result = train(None, cora_parts, config=TrainConfig(epochs=8, hidden=32, checkpoint_every=100),
                    sampler=SamplerConfig(fanouts=(5, 5), batch_size=32, drop_last=True),
                    out_dir=tmp_path / "run", hooks=[SaveParameters(tmp_path / "params")],
-                   policies=[schedule, Sync(every=2, until_epoch=2), StopAfter(3)])
+                   policies=[schedule, Sync(every=2, until_epoch=2), ShareAt(1), StopAfter(3)])
     history = result.history
     seeds = sum(w["seeds"] for w in history[0]["workers"])
     assert [r["epoch"] for r in history] == [0, 1, 2, 3]  # stopped after epoch 3 of 8
@@ -60,9 +76,19 @@ def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(
     assert "test_acc" in history[-1] and not any("test_acc" in r for r in history[:-1])
     decisions = [(r["epoch"], d["policy"], d["action"], d["value"], d["refused"] is None)
                  for r in history for d in r.get("decisions", [])]
+    share = {"weights": [1.0, 3.0], "split": True}
     assert decisions == [(0, "sync", "set_sync", 2, True), (1, "schedule", "set_lr", 0.02, True),
+                         (1, "share-at", "rebalance", share, True),
                          (2, "schedule", "set_batch_size", 64, True), (2, "sync", "set_sync", 1, True),
                          (3, "schedule", "set_batch_size", 1000, False), (3, "stop-after", "stop", None, True)]
+    # From epoch 1 the first worker trains the first quarter of each step's seeds (part 0's first
+    # piece), the second the rest; every seed is trained once an epoch all the same.
+    cut = seeds / 4 / history[0]["workers"][0]["seeds"]  # a quarter of the seeds, in part 0 (worker 0's)
+    shares = [[w.get("shares") for w in r["workers"]] for r in history]
+    assert shares == [[None, None]] + [[[[0.0, cut]], [[cut, 1.0], [0.0, 1.0]]]] * 3
+    assert [[w["parts"] for w in r["workers"]] for r in history[1:]] == [[[0], [0, 1]]] * 3
+    assert all(sum(w["seeds"] for w in r["workers"]) == seeds for r in history)
+    assert abs(history[1]["workers"][0]["seeds"] - seeds / 4) <= history[1]["steps"] / 2  # half a seed a step
     refused = history[3]["decisions"][0]["refused"]
     assert "larger than the" in refused and "training nodes" in refused
     # The same parameters everywhere: averaged at the end of each local-SGD epoch, then all-reduced gradients.
@@ -70,10 +96,15 @@ def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(
     assert all(torch.equal(first[k], second[k]) for k in first)
     saved = checkpoint.load(result.out_dir, 3, None)  # the last epoch is checkpointed
     # Every epoch trains every seed (drop_last makes the steps larger, it drops no seed).
-    assert saved["adapt"] == {"batch_size": 64, "seeds_trained": 4 * seeds, "weights": None, "noise_scale": None,
+    assert saved["adapt"] == {"batch_size": 64, "seeds_trained": 4 * seeds, "weights": [1.0, 3.0], "split": True,
+                              "noise_scale": None,
                               "sync_every": 1, "steps_done": sum(r["steps"] for r in history),
                               "policies": [{"name": "schedule", "state": {}},
                                            {"name": "sync", "state": {"switched": True}},
+                                           {"name": "share-at", "state": {}},
                                            {"name": "stop-after", "state": {"seen": 4}}]}
     assert math.isclose(saved["optimizer"]["param_groups"][0]["lr"], 0.02)
+    # The split part is evaluated once (by its first piece's worker): the run's test score is
+    # that of evaluating the saved model in one process.
+    assert evaluate(None, result.out_dir)["test_acc"] == history[-1]["test_acc"]
 

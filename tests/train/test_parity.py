@@ -34,7 +34,7 @@ from gnndist.runtime.partition_server import launch_servers
 from gnndist.testing import SaveParameters, saved_parameters
 from gnndist.train.loop import _open_shard
 from gnndist.train.models import build_model
-from gnndist.train.schedule import Schedule, assign_shards
+from gnndist.train.schedule import Piece, Schedule, assign_shards
 from gnndist.train.step import forward
 from gnndist.train.trainer import train
 
@@ -96,7 +96,7 @@ def _part_batches(root, servers, sampler: SamplerConfig, schedule: Schedule, epo
     """Each part's stream of step batches (``None``: no seeds of it in a step), built in this process."""
     views = _open_shard(str(root), list(range(len(schedule.counts))), servers, sampler)
     return [DistributedNeighborLoader(v, v.seeds("train"), sampler).stream(
-        [(epoch, schedule.bounds(v.part)) for epoch in epochs]) for v in views]
+        [(epoch, schedule.spans(Piece(v.part))) for epoch in epochs]) for v in views]
 
 
 def test_the_weighted_part_losses_have_the_gradient_of_the_mean_over_all_seeds(cora4):
@@ -114,7 +114,7 @@ def test_the_weighted_part_losses_have_the_gradient_of_the_mean_over_all_seeds(c
             for part, b in enumerate(step_batches):
                 if b is not None:
                     loss = F.cross_entropy(forward(model, b, True), b.y[:b.batch_size])
-                    (loss * float(schedule.weights(part)[step])).backward()
+                    (loss * float(schedule.weights(Piece(part))[step])).backward()
             weighted = [p.grad.clone() for p in params]
             model.zero_grad()
             present = [b for b in step_batches if b is not None]
@@ -142,7 +142,7 @@ def _replay(root, servers, config: TrainConfig, sampler: SamplerConfig) -> dict[
                     continue
                 torch.manual_seed(streams.torch_seed(config.seed, streams.DROPOUT, part, epoch, step))
                 loss = F.cross_entropy(forward(model, b, True), b.y[:b.batch_size])
-                (loss * float(schedule.weights(part)[step])).backward()
+                (loss * float(schedule.weights(Piece(part))[step])).backward()
             optimizer.step()
     return model.state_dict()
 

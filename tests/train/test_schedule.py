@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from gnndist.config import ConfigError
 from gnndist.train.loop import place_shards
-from gnndist.train.schedule import Schedule, assign_shards
+from gnndist.train.schedule import Piece, Schedule, assign_shards
 
 
 def test_every_part_gives_every_step_its_share_and_its_seeds_once_an_epoch():
@@ -50,7 +50,7 @@ def test_weighted_mean_losses_add_up_to_the_mean_over_every_seed_of_the_step():
     gen = torch.Generator().manual_seed(0)
     for step in range(s.steps):
         losses = [torch.rand(int(n), generator=gen, dtype=torch.float64) for n in s.sizes()[:, step]]
-        summed = sum(s.weights(p)[step] * losses[p].mean() for p in range(4) if losses[p].numel())
+        summed = sum(s.weights(Piece(p))[step] * losses[p].mean() for p in range(4) if losses[p].numel())
         assert torch.isclose(summed, torch.cat(losses).mean())
 
 
@@ -85,3 +85,40 @@ def test_workers_take_the_shard_whose_servers_share_their_node():
     assert place_shards(["a", "a"], ["a", "a"]) == [0, 1]  # one node: shard = rank
     assert place_shards(["b", "a"], ["a", "b"]) == [1, 0]
     assert place_shards(["b", "a", "a"], ["a", "a", "c"]) == [2, 0, 1]  # shard 2's node has no worker
+
+
+def test_pieces_of_a_part_share_each_steps_batch_exactly():
+    s = Schedule((130, 70, 0, 45), 48)
+    cuts = [0.0, 0.25, 0.6, 1.0]
+    pieces = [Piece(0, a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    spans = [s.spans(p) for p in pieces]
+    bounds = s.bounds(0)
+    # Adjacent pieces meet: together they take each step's batch of the part, no seed twice.
+    assert np.array_equal(spans[0][:, 0], bounds[:-1]) and np.array_equal(spans[-1][:, 1], bounds[1:])
+    for left, right in zip(spans[:-1], spans[1:], strict=True):
+        assert np.array_equal(left[:, 1], right[:, 0])
+    assert np.array_equal(sum(s.piece_sizes(p) for p in pieces), s.sizes()[0])
+    # Their weights add up to the part's: the step's gradient stays the mean over every seed.
+    np.testing.assert_allclose(sum(s.weights(p) for p in pieces), s.weights(Piece(0)))
+    assert np.array_equal(s.spans(Piece(1)), np.stack([s.bounds(1)[:-1], s.bounds(1)[1:]], axis=1))
+    # Only a piece that does not start the part's batch draws other random streams.
+    assert [p.key for p in pieces] == [(), (round(0.25 * 2**20),), (round(0.6 * 2**20),)]
+    assert [p.evaluates for p in pieces] == [True, False, False]
+
+
+def test_split_shards_follow_the_weights_to_a_tenth_of_a_part():
+    from gnndist.train.schedule import shard_seeds, split_shards
+
+    counts = (100,) * 8
+    shards = split_shards(counts, 3, [1.0, 1.0, 1.0])
+    assert [shard_seeds(counts, shard) for shard in shards] == pytest.approx([800 / 3] * 3)
+    assert shards[0] == [Piece(0), Piece(1), Piece(2, 0.0, pytest.approx(2 / 3))]
+    assert [p.part for p in shards[1]] == [2, 3, 4, 5] and shards[1][-1].hi == pytest.approx(1 / 3)
+    # A boundary within a tenth of a part's edge moves to the edge: no sliver sampled on its own.
+    assert split_shards(counts, 2, [1.0, 0.96]) == [[Piece(p) for p in range(4)], [Piece(p) for p in range(4, 8)]]
+    # Parts without training seeds stay whole, with the shard before the boundary.
+    assert split_shards((100, 0, 100), 2, [1.0, 1.0]) == [[Piece(0), Piece(1)], [Piece(2)]]
+    with pytest.raises(ConfigError, match="leave a worker with less than 0.1 of a part"):
+        split_shards((100, 100), 2, [1.0, 0.01])
+    with pytest.raises(ConfigError, match="1 to 2 workers"):
+        split_shards((100, 100), 3, [1.0, 1.0, 1.0])
