@@ -54,8 +54,9 @@ it is the fastest; timed windows leave it out where they have more than one epoc
   no worse than the best fixed batch (within 5%, the noise of this shared machine), better than
   the median one. The noise scale behind it is also measured on random parts of the small graph
   (``noise_on_random_parts``), against the METIS parts' in ``monitoring``.
-- Monitoring: the same run with the noise-scale monitor on every step (``monitor_every=1``) and
-  off, taking turns; the extra share of the median epoch (goal: under 5%).
+- Monitoring: the same run with the noise-scale monitor off and on at the interval a policy
+  that reads it gets (``NOISE_EVERY``, every 4th step; on the small graph also every step),
+  taking turns; the extra share of the median epoch (goal: under 5%).
 - Resize: a policy resizes a 2-worker run on the small graph to 1 worker after epoch 1 and back to
   2 after epoch 2; the seconds from each decision (taken in ``after_epoch`` on rank 0) to the first
   training step of the new worker group (checkpoint, the old group's end, the new one's start and
@@ -86,7 +87,7 @@ from results_io import write_results
 
 from gnndist.adapt.policies import Balance, NoiseScaleBatch
 from gnndist.adapt.policy import Context, Policy
-from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig, TrainConfig
+from gnndist.config import NOISE_EVERY, PartitionConfig, SamplerConfig, SourceConfig, TrainConfig
 from gnndist.sources import load_graph
 from gnndist.testing import FirstSteps, first_steps
 from gnndist.train.hooks import Hooks
@@ -215,6 +216,7 @@ def _epoch_figures(record: dict, slow_rank: int) -> dict:
             "own_seeds_per_busy_s": [round(r, 1) for r in rates],
             "slowdown": round(float(np.mean(fast)) / rates[slow_rank], 3),
             "shards": [w["parts"] for w in sorted(record["workers"], key=lambda w: w["rank"])],
+            "shares": [w.get("shares") for w in sorted(record["workers"], key=lambda w: w["rank"])],
             "seeds_by_rank": [w["seeds"] for w in sorted(record["workers"], key=lambda w: w["rank"])],
             "allreduce_s_by_rank": [w["allreduce_s"] for w in sorted(record["workers"], key=lambda w: w["rank"])],
             "decisions": [{"action": d["action"], "value": d["value"], "reason": d["reason"], "used": d["used"]}
@@ -249,7 +251,7 @@ def _balance_case(root: Path, workers: int, epochs: int, quota: float, workdir: 
         print(json.dumps({k: v for k, v in rows[name].items() if k != "epochs"}), flush=True)
         for e in per_epoch:
             print("   ", json.dumps({k: e[k] for k in ("epoch", "epoch_s", "vs_ideal", "slowdown", "shards",
-                                                       "own_seeds_per_busy_s")}), flush=True)
+                                                       "shares", "own_seeds_per_busy_s")}), flush=True)
     return {"workers": workers, "parts": PARTS, "slow_rank": slow, "quota_of_core": quota,
             "cpus_per_worker": config.cpus_per_worker, "slow_from_epoch": SLOW_FROM,
             "settled_from_epoch": SLOW_FROM + SETTLE, "epochs": epochs, "goal_vs_ideal": goal, "runs": rows}
@@ -375,27 +377,34 @@ def _cost(row: dict, key: str) -> float:
 # --- monitoring overhead ----------------------------------------------------------------------
 
 
-def _monitoring(root: Path, label: str, epochs: int, rounds: int, workdir: Path) -> dict:
-    """The same run with the noise-scale monitor on every step and off, taking turns for ``rounds``;
-    the median epoch of each (epoch 0 and the last left out where there are more) and the extra share."""
+def _monitoring(root: Path, label: str, epochs: int, rounds: int, workdir: Path, every_step: bool) -> dict:
+    """The same run with the noise-scale monitor off and on at the interval a policy that reads it
+    gets (``NOISE_EVERY``; and, with ``every_step``, on every step), taking turns for ``rounds``;
+    the median epoch of each (epoch 0 and the last left out where there are more) and the extra
+    share over off."""
     config = TrainConfig(model="sage", hidden=HIDDEN, epochs=epochs, eval_every=epochs, checkpoint_every=epochs,
                          workers=CORES, cpus_per_worker=1)
     sampler = SamplerConfig(fanouts=FANOUTS, batch_size=BATCH, timeout_s=600)
-    epoch_s: dict[int, list[float]] = {0: [], 1: []}
+    intervals = (0, NOISE_EVERY, 1) if every_step else (0, NOISE_EVERY)
+    epoch_s: dict[int, list[float]] = {every: [] for every in intervals}
     noise = []
     for r in range(rounds):
-        for every in (0, 1):
+        for every in intervals:
             result, _ = _run(root, workdir / f"monitor-{label}-{every}-{r}",
                              dataclasses.replace(config, monitor_every=every), sampler)
             epoch_s[every] += [e["epoch_s"] for e in _timed(result.history[1:] or result.history)]
-            if every:
+            if every == NOISE_EVERY:
                 noise = [e.get("noise") for e in result.history]
             print(json.dumps({"graph": label, "monitor_every": every, "round": r,
                               "epoch_s": [e["epoch_s"] for e in result.history]}), flush=True)
-    off, on = statistics.median(epoch_s[0]), statistics.median(epoch_s[1])
-    return {"graph": label, "global_batch": BATCH, "epochs": epochs, "rounds": rounds,
-            "epoch_s_off": epoch_s[0], "epoch_s_on": epoch_s[1], "median_epoch_s_off": off,
-            "median_epoch_s_on": on, "overhead_share": (on - off) / off, "noise_by_epoch_last_run": noise}
+    median = {every: statistics.median(times) for every, times in epoch_s.items()}
+    out = {"graph": label, "global_batch": BATCH, "epochs": epochs, "rounds": rounds, "monitor_every": NOISE_EVERY,
+           "epoch_s_off": epoch_s[0], "epoch_s_on": epoch_s[NOISE_EVERY], "median_epoch_s_off": median[0],
+           "median_epoch_s_on": median[NOISE_EVERY], "overhead_share": (median[NOISE_EVERY] - median[0]) / median[0],
+           "noise_by_epoch_last_run": noise}
+    if every_step:
+        out.update({"epoch_s_every_step": epoch_s[1], "every_step_share": (median[1] - median[0]) / median[0]})
+    return out
 
 
 def _noise_on_random_parts(graph, label: str, workdir: Path) -> dict:
@@ -489,7 +498,8 @@ def _on_graph(nodes: int, args, workdir: Path, main: bool) -> dict:
     out["balance_2_workers"] = _balance_case(root, 2, epochs, args.quota, workdir / label)
     out["balance_4_workers"] = _balance_case(root, 4, epochs, args.quota_4, workdir / label,
                                              ("none", "balance") if small and not args.quick else ("balance",))
-    out["monitoring"] = _monitoring(root, label, 4 if small else 2, 2 if small and not args.quick else 1, workdir)
+    out["monitoring"] = _monitoring(root, label, 4 if small else 2, 2 if small and not args.quick else 1, workdir,
+                                    every_step=small)
     print(json.dumps({k: v for k, v in out["monitoring"].items() if k != "noise_by_epoch_last_run"}), flush=True)
     if main:
         out["batch_size"] = _batch_runs(root, label, _synthetic_batches(nodes), workdir)

@@ -202,8 +202,14 @@ def test_balance_leaves_balanced_workers_and_small_gains_alone():
     shards, seeds = ((0, 1, 2, 3), (4, 5, 6, 7)), (100,) * 8
     assert _balance(Balance(), _epoch([([0, 1, 2, 3], 400, 4.0, 0.1), ([4, 5, 6, 7], 400, 4.1, 0.0)]),
                     shards, seeds) == []
-    # 10% slower: shares would take 4.19 s against 4.4, a gain under the 5% threshold.
-    assert _balance(Balance(), _epoch([([0, 1, 2, 3], 400, 4.0, 0.4), ([4, 5, 6, 7], 400, 4.4, 0.0)]),
+    # 4% slower: shares would take 4.08 s against 4.16, a gain under the 3% threshold.
+    slower = _epoch([([0, 1, 2, 3], 400, 4.0, 0.16), ([4, 5, 6, 7], 400, 4.16, 0.0)])
+    assert _balance(Balance(), slower, shards, seeds) == []
+    # 10% slower: 4.19 s against 4.4 s moves a share, not a whole part (5 s on the fast worker).
+    [decision] = _balance(Balance(), _epoch([([0, 1, 2, 3], 400, 4.0, 0.4), ([4, 5, 6, 7], 400, 4.4, 0.0)]),
+                          shards, seeds)
+    assert decision.value["split"] is True
+    assert _balance(Balance(split=False), _epoch([([0, 1, 2, 3], 400, 4.0, 0.4), ([4, 5, 6, 7], 400, 4.4, 0.0)]),
                     shards, seeds) == []
 
 
