@@ -46,6 +46,10 @@ def _rate(worker: dict) -> float:
 def _worker(worker: dict) -> str:
     parts = worker["parts"]
     held = f"part {parts[0]}" if len(parts) == 1 else f"parts {parts[0]}-{parts[-1]}"
+    shares = worker.get("shares") or [(0.0, 1.0)] * len(parts)  # only where a part is split
+    split = [f"{lo:.2g}-{hi:.2g} of {p}" for p, (lo, hi) in zip(parts, shares, strict=True) if (lo, hi) != (0.0, 1.0)]
+    if split:
+        held += f": {', '.join(split)}"
     return f"rank {worker['rank']} ({held}) {worker['seeds_per_s']:.0f} seeds/s"
 
 
