@@ -223,7 +223,7 @@ def _epoch_figures(record: dict, slow_rank: int) -> dict:
                           for d in record.get("decisions", [])]}
 
 
-def _balance_case(root: Path, workers: int, epochs: int, quota: float, workdir: Path,
+def _balance_case(root: Path, label: str, workers: int, epochs: int, quota: float, workdir: Path, plots: Path,
                   policies: tuple[str, ...] = ("none", "hand_weights", "balance")) -> dict:
     """``policies`` of no policy, hand weights and ``balance`` on ``workers`` workers, the last rank
     slowed to ``quota`` of a core from epoch ``SLOW_FROM`` on."""
@@ -240,6 +240,8 @@ def _balance_case(root: Path, workers: int, epochs: int, quota: float, workdir: 
         result, wall = _run(root, workdir / f"balance-{workers}-{name}", dataclasses.replace(config, **changes),
                             sampler, hooks=[SlowDown(slow, SLOW_FROM, quota)], policies=policy)
         per_epoch = [_epoch_figures(r, slow) for r in result.history]
+        if name == "balance":
+            _plot(result.history, plots / f"balance-{label}-{workers}w.png")
         slowed = _timed([e for e in per_epoch if e["epoch"] >= SLOW_FROM], SLOW_FROM + SETTLE)
         settled = [e for e in slowed if e["epoch"] >= SLOW_FROM + SETTLE]
         rows[name] = {"policy": name, "worker_weights": list(hand) if name == "hand_weights" else None,
@@ -321,7 +323,7 @@ def _to_target(history: list[dict], target: float) -> dict:
     return {"reached": False, "train_s": None, "seeds": None, "epochs": len(history)}
 
 
-def _batch_runs(root: Path, label: str, setup: dict, workdir: Path) -> dict:
+def _batch_runs(root: Path, label: str, setup: dict, workdir: Path, plots: Path) -> dict:
     """``gns-batch`` from the smallest of ``setup["batches"]`` (to at most the largest) against each
     fixed batch, every run stopping at ``setup["target"]`` validation accuracy (or ``max_epochs``)."""
     batches, target = setup["batches"], setup["target"]
@@ -340,6 +342,8 @@ def _batch_runs(root: Path, label: str, setup: dict, workdir: Path) -> dict:
         result, wall = _run(root, workdir / f"batch-{label}-{name}", dataclasses.replace(base, lr=lr(batch)),
                             dataclasses.replace(sampler, batch_size=batch), policies=[*policies, stop])
         history = result.history
+        if policies:
+            _plot(history, plots / f"gns-batch-{label}.png")
         rows[name] = {"run": name, "start_batch": batch, "start_lr": lr(batch), **_to_target(history, target),
                       "run_wall_s": round(wall, 1),
                       "val_acc_by_epoch": [r.get("val_acc") for r in history],
@@ -368,6 +372,15 @@ def _compare_batches(rows: dict) -> dict:
                     "no_worse_than_best": _cost(gns, key) <= _cost(best, key) * (1 + BATCH_TOLERANCE),
                     "better_than_median": _cost(gns, key) < _cost(median, key)}
     return out
+
+
+def _plot(history: list[dict], path: Path) -> None:
+    """The run's curves with its settings, per-worker throughput, noise scale and decisions
+    (``gnndist train --plot``)."""
+    from gnndist.train.report import plot_history
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    print(f"plot written to {plot_history(history, path)}", flush=True)
 
 
 def _cost(row: dict, key: str) -> float:
@@ -495,14 +508,14 @@ def _on_graph(nodes: int, args, workdir: Path, main: bool) -> dict:
         out["noise_on_random_parts"] = _noise_on_random_parts(graph, label, workdir)
         print(json.dumps(out["noise_on_random_parts"]), flush=True)
     del graph
-    out["balance_2_workers"] = _balance_case(root, 2, epochs, args.quota, workdir / label)
-    out["balance_4_workers"] = _balance_case(root, 4, epochs, args.quota_4, workdir / label,
+    out["balance_2_workers"] = _balance_case(root, label, 2, epochs, args.quota, workdir / label, args.plots)
+    out["balance_4_workers"] = _balance_case(root, label, 4, epochs, args.quota_4, workdir / label, args.plots,
                                              ("none", "balance") if small and not args.quick else ("balance",))
     out["monitoring"] = _monitoring(root, label, 4 if small else 2, 2 if small and not args.quick else 1, workdir,
                                     every_step=small)
     print(json.dumps({k: v for k, v in out["monitoring"].items() if k != "noise_by_epoch_last_run"}), flush=True)
     if main:
-        out["batch_size"] = _batch_runs(root, label, _synthetic_batches(nodes), workdir)
+        out["batch_size"] = _batch_runs(root, label, _synthetic_batches(nodes), workdir, args.plots)
     else:
         out["resize"] = _resize(root, label, workdir)
         print(json.dumps(out["resize"]), flush=True)
@@ -556,6 +569,8 @@ def main() -> None:
     parser.add_argument("--quota-4", type=float, default=0.18,
                         help="the slow worker's share of a core with 4 workers on 2 cores")
     parser.add_argument("--out", type=Path, default=Path("scripts/results/bench_adapt.json"))
+    parser.add_argument("--plots", type=Path, default=Path("scripts/results/plots"),
+                        help="folder of the balance and gns-batch runs' plots")
     args = parser.parse_args()
     if args.quick:
         args.skip_1m, args.skip_photo, args.small_epochs = True, True, SLOW_FROM + SETTLE + 1
@@ -579,7 +594,7 @@ def main() -> None:
         for nodes in sizes:
             graphs[_label(nodes)] = _on_graph(nodes, args, workdir, main=nodes == sizes[-1] and len(sizes) > 1)
         if not args.skip_photo:
-            photo = _batch_runs(_photo(workdir), "photo", PHOTO_BATCHES, workdir)
+            photo = _batch_runs(_photo(workdir), "photo", PHOTO_BATCHES, workdir, args.plots)
     load["end"] = os.getloadavg()
     write_results(args.out, {
         "benchmark": "adapt", "model": "sage", "hidden": HIDDEN, "fanouts": list(FANOUTS), "global_batch": BATCH,

@@ -11,6 +11,11 @@ partition and the seeds only: W changes where the sums are taken (their float ro
 else. Every worker takes the same steps (the schedule is known to all), so none waits alone in a
 collective, and a worker whose parts have no seeds in a step still joins its all-reduce.
 
+A policy may give the workers per-worker shares finer than whole parts: a part at a shards'
+boundary is then split, each step's batch of it cut into two pieces trained by the neighbouring
+workers (:class:`~gnndist.train.schedule.Piece`), each weighted by its own seeds: the step's
+gradient is still the mean over all its seeds, but the trajectory then depends on the shares.
+
 The gradients are all-reduced here rather than by DDP's reducer: a worker makes several backward
 passes per step, and may make none (no seeds of its parts in a step), while DDP reduces only after
 a backward through a forward of its own, so the others would wait for it forever.
