@@ -64,6 +64,8 @@ it is the fastest; timed windows leave it out where they have more than one epoc
 
     .venv/bin/python scripts/bench_adapt.py --out scripts/results/bench_adapt.json    # ~37 minutes
     .venv/bin/python scripts/bench_adapt.py --skip-1m --out /tmp/adapt.json   # 100k and Photo: ~12 minutes
+    .venv/bin/python scripts/bench_adapt.py --skip-1m --skip-photo --out /tmp/small.json   # then, separately:
+    .venv/bin/python scripts/bench_adapt.py --small-from /tmp/small.json   # the rest, 100k's figures from the first
     .venv/bin/python scripts/bench_adapt.py --quick --out /tmp/adapt.json     # 100k only: ~5 minutes
 """
 
@@ -557,6 +559,9 @@ def main() -> None:
     parser.add_argument("--small-nodes", type=int, default=100_000, help="nodes of the small synthetic graph")
     parser.add_argument("--skip-1m", action="store_true", help="the small graph and Amazon Photo only (minutes)")
     parser.add_argument("--skip-photo", action="store_true")
+    parser.add_argument("--small-from", type=Path,
+                        help="take the small graph's figures from this earlier output (of --skip-1m --skip-photo, "
+                             "with this code) instead of measuring them again")
     parser.add_argument("--quick", action="store_true",
                         help="the small graph only, 5 epochs a balance run, no uniform 4-worker run, one monitoring "
                              "round, no Photo (a few minutes)")
@@ -591,7 +596,10 @@ def main() -> None:
     with _slow_group(), tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         sizes = [args.small_nodes] if args.skip_1m else [args.small_nodes, args.nodes]
-        for nodes in sizes:
+        if args.small_from:
+            small = _label(args.small_nodes)
+            graphs[small] = json.loads(args.small_from.read_text())["graphs"][small]
+        for nodes in sizes[1:] if args.small_from else sizes:
             graphs[_label(nodes)] = _on_graph(nodes, args, workdir, main=nodes == sizes[-1] and len(sizes) > 1)
         if not args.skip_photo:
             photo = _batch_runs(_photo(workdir), "photo", PHOTO_BATCHES, workdir, args.plots)
