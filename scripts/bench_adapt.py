@@ -37,12 +37,14 @@ batches ahead for a next one (its prefetch thread idles as it ends), so with few
 it is the fastest; timed windows leave it out where they have more than one epoch.
 
 - Balance: the 8 parts on 2 workers (and on 4), the last rank slowed from epoch ``SLOW_FROM`` on.
-  Three runs: no policy (uniform shards), capacity weights given by hand
+  Four runs: no policy (uniform shards), capacity weights given by hand
   (``TrainConfig.worker_weights``: 1 for each fast worker, 0.5 for the slow one, as a user who
-  knows it runs at half speed gives them), and the ``balance`` policy (on 4 workers: no policy and
-  ``balance`` on the small graph, ``balance`` alone on the large one). ``vs_ideal`` per epoch; each
-  run's figure is the median over the epochs from ``SLOW_FROM + 3`` on (the policy has had three
-  slowed epochs to adapt), and ``epochs_to_goal`` the number of slowed epochs before the first
+  knows it runs at half speed gives them), the ``balance`` policy (per-worker shares, splitting a
+  part) and ``balance:split=false`` (whole parts); on 4 workers: no policy and ``balance`` on the
+  small graph, ``balance`` alone on the large one. ``vs_ideal`` per epoch; each run's figures
+  (``vs_ideal``, and ``seeds_per_s``: a split part's batch is sampled in two pieces, extra work
+  that ``vs_ideal``, measured against the run's own rates, does not show) are the medians over
+  the epochs from ``SLOW_FROM + 3`` on (the policy has had three slowed epochs to adapt), and ``epochs_to_goal`` the number of slowed epochs before the first
   from which every timed epoch meets the goal. Goals: ``balance`` at 0.9 of the ideal with 2
   workers, 0.8 with 4, within 3 epochs.
 - Batch size: ``gns-batch`` (starting at the smallest of three fixed batches, growing to at most
@@ -226,7 +228,7 @@ def _epoch_figures(record: dict, slow_rank: int) -> dict:
 
 
 def _balance_case(root: Path, label: str, workers: int, epochs: int, quota: float, workdir: Path, plots: Path,
-                  policies: tuple[str, ...] = ("none", "hand_weights", "balance")) -> dict:
+                  policies: tuple[str, ...] = ("none", "hand_weights", "balance", "balance_whole_parts")) -> dict:
     """``policies`` of no policy, hand weights and ``balance`` on ``workers`` workers, the last rank
     slowed to ``quota`` of a core from epoch ``SLOW_FROM`` on."""
     slow = workers - 1
@@ -234,7 +236,8 @@ def _balance_case(root: Path, label: str, workers: int, epochs: int, quota: floa
                          workers=workers, cpus_per_worker=min(1.0, CORES / workers))
     sampler = SamplerConfig(fanouts=FANOUTS, batch_size=BATCH, timeout_s=600)
     hand = (1.0,) * slow + (HAND_WEIGHT,)
-    runs = {"none": ({}, []), "hand_weights": ({"worker_weights": hand}, []), "balance": ({}, [Balance()])}
+    runs = {"none": ({}, []), "hand_weights": ({"worker_weights": hand}, []), "balance": ({}, [Balance()]),
+            "balance_whole_parts": ({}, [Balance(split=False)])}
     goal = GOAL_BALANCE[workers]
     rows = {}
     for name in policies:
@@ -248,6 +251,7 @@ def _balance_case(root: Path, label: str, workers: int, epochs: int, quota: floa
         settled = [e for e in slowed if e["epoch"] >= SLOW_FROM + SETTLE]
         rows[name] = {"policy": name, "worker_weights": list(hand) if name == "hand_weights" else None,
                       "vs_ideal": statistics.median(e["vs_ideal"] for e in settled),
+                      "seeds_per_s": statistics.median(e["seeds_per_s"] for e in settled),
                       "slowdown": statistics.median(e["slowdown"] for e in slowed),
                       "epochs_to_goal": _epochs_to_goal(slowed, goal), "timed_epochs": [e["epoch"] for e in slowed],
                       "best_split_vs_ideal": _best_split(root, settled[-1]), "run_wall_s": round(wall, 1),
