@@ -44,8 +44,9 @@ it is the fastest; timed windows leave it out where they have more than one epoc
   small graph, ``balance`` alone on the large one. ``vs_ideal`` per epoch; each run's figures
   (``vs_ideal``, and ``seeds_per_s``: a split part's batch is sampled in two pieces, extra work
   that ``vs_ideal``, measured against the run's own rates, does not show) are the medians over
-  the epochs from ``SLOW_FROM + 3`` on (the policy has had three slowed epochs to adapt), and ``epochs_to_goal`` the number of slowed epochs before the first
-  from which every timed epoch meets the goal. Goals: ``balance`` at 0.9 of the ideal with 2
+  the epochs from ``SLOW_FROM + 3`` on (the policy has had three slowed epochs to adapt), and
+  ``epochs_to_goal`` the number of slowed epochs before the first from which every timed epoch
+  meets the goal. Goals: ``balance`` at 0.9 of the ideal with 2
   workers, 0.8 with 4, within 3 epochs.
 - Batch size: ``gns-batch`` (starting at the smallest of three fixed batches, growing to at most
   the largest) against those three fixed batches, each with the square-root learning rate rule
