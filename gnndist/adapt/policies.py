@@ -110,22 +110,27 @@ class Balance(Policy):
     beats the current shards by more than ``threshold``: the hysteresis that keeps it from moving
     work back and forth.
 
-    With ``split`` (the default) the shards get per-worker shares that split the parts at their
-    boundaries (:func:`~gnndist.train.schedule.split_shards`), which balance to within a tenth
-    of a part: whole parts cannot balance a worker at half speed better than 5:3 of 8 parts (0.89
-    of the ideal), or 1 of 8 against 7 on three fast workers (0.76). ``split=false`` moves whole
-    parts only, as ``--worker-weights`` places them: the trajectory then stays that of the
-    parts, whoever trains them; a split part's batch is sampled in two pieces, so shares change
-    the trajectory (not the expected gradient, the seed-weighted mean over every seed).
+    By default it moves whole parts, as ``--worker-weights`` places them: the trajectory then
+    stays that of the parts, whoever trains them, and no work is added. Whole parts cannot
+    balance a worker at half speed better than 5:3 of 8 parts (0.89 of the ideal), or one slow
+    worker of four better than 1 of 8 parts against 7 (0.76). With ``split=true`` the shards get
+    per-worker shares that split the parts at their boundaries
+    (:func:`~gnndist.train.schedule.split_shards`), which balance to within a tenth of a part, but
+    a split part's batch is sampled in two pieces: its neighbours that both pieces' seeds reach
+    are sampled, fetched and computed twice (measured in ``scripts/bench_adapt.py``: on 8 parts
+    of the 100k and 1M graphs that costs more than the finer balance gains), and the trajectory
+    then depends on the shares (not the expected gradient, the seed-weighted mean over every
+    seed). Splitting pays where a part's batch neighbourhoods overlap little: large parts with
+    small fanouts.
 
-    As ``--policy``: ``balance:threshold=0.03,decay=0.3,split=true``. The defaults: a 2x slowdown
+    As ``--policy``: ``balance:threshold=0.03,decay=0.3,split=false``. The defaults: a 2x slowdown
     is 90% followed after two epochs (``1 - decay**2``), and moving a share costs only the
     restart of the moved workers' streams, so a small threshold is cheap.
     """
 
     name = "balance"
 
-    def __init__(self, threshold: float = 0.03, decay: float = 0.3, split: bool = True) -> None:
+    def __init__(self, threshold: float = 0.03, decay: float = 0.3, split: bool = False) -> None:
         if not 0 <= threshold < 1 or not 0 <= decay < 1:
             raise PolicyError(f"policy 'balance': threshold and decay must be in [0, 1), got {threshold}, {decay}")
         self.threshold, self.decay, self.split = threshold, decay, split

@@ -162,7 +162,7 @@ def test_balance_moves_parts_from_a_worker_at_half_speed():
     # 8 parts of 100 seeds, 4 a worker; worker 1 takes twice as long for its 400 (the other waits).
     record = _epoch([([0, 1, 2, 3], 400, 4.0, 4.0), ([4, 5, 6, 7], 400, 8.0, 0.0)])
     shards, seeds = ((0, 1, 2, 3), (4, 5, 6, 7)), (100,) * 8
-    [decision] = _balance(Balance(), record, shards, seeds)
+    [decision] = _balance(Balance(split=True), record, shards, seeds)
     assert decision.action == "rebalance" and decision.value["split"] is True
     assert decision.value["weights"] == pytest.approx([100.0, 50.0])
     # Per-worker shares: part 5 is split at a third, 5.33 s each against 8 s.
@@ -173,10 +173,10 @@ def test_balance_moves_parts_from_a_worker_at_half_speed():
                         [Piece(5, pytest.approx(1 / 3), 1.0), Piece(6), Piece(7)]]
     assert [shard_seeds(seeds, shard) for shard in balanced] == pytest.approx([1600 / 3, 800 / 3])
     # Whole parts only: the fast worker takes 5 parts, the slow one 3: 5 s and 6 s against 8 s.
-    [whole] = _balance(Balance(split=False), record, shards, seeds)
+    [whole] = _balance(Balance(), record, shards, seeds)
     assert whole.value == {"weights": pytest.approx([100.0, 50.0]), "split": False}
     assert assign_shards(seeds, 2, whole.value["weights"]) == [[0, 1, 2, 3, 4], [5, 6, 7]]
-    assert from_spec("balance:split=false").split is False
+    assert from_spec("balance:split=true").split is True
     with pytest.raises(PolicyError, match="split='no' is not true or false"):
         from_spec("balance:split=no")
 
@@ -190,7 +190,7 @@ def test_balance_gives_one_slow_worker_of_four_less_than_a_part():
     shards, seeds = ((0, 1), (2, 3), (4, 5), (6, 7)), (100,) * 8
     record = _epoch([([0, 1], 200, 2.0, 2.0), ([2, 3], 200, 2.0, 2.0), ([4, 5], 200, 2.0, 2.0),
                      ([6, 7], 200, 4.0, 0.0)])
-    [decision] = _balance(Balance(), record, shards, seeds)
+    [decision] = _balance(Balance(split=True), record, shards, seeds)
     balanced = split_shards(seeds, 4, decision.value["weights"])
     times = [shard_seeds(seeds, shard) / r for shard, r in zip(balanced, decision.value["weights"], strict=True)]
     assert max(times) == pytest.approx(800 / 350, rel=0.01)  # the ideal: every worker busy all the time
@@ -205,12 +205,11 @@ def test_balance_leaves_balanced_workers_and_small_gains_alone():
     # 4% slower: shares would take 4.08 s against 4.16, a gain under the 3% threshold.
     slower = _epoch([([0, 1, 2, 3], 400, 4.0, 0.16), ([4, 5, 6, 7], 400, 4.16, 0.0)])
     assert _balance(Balance(), slower, shards, seeds) == []
-    # 10% slower: 4.19 s against 4.4 s moves a share, not a whole part (5 s on the fast worker).
-    [decision] = _balance(Balance(), _epoch([([0, 1, 2, 3], 400, 4.0, 0.4), ([4, 5, 6, 7], 400, 4.4, 0.0)]),
-                          shards, seeds)
+    # 10% slower: 4.19 s against 4.4 s moves a share, but not a whole part (5 s on the fast worker).
+    tenth = _epoch([([0, 1, 2, 3], 400, 4.0, 0.4), ([4, 5, 6, 7], 400, 4.4, 0.0)])
+    [decision] = _balance(Balance(split=True), tenth, shards, seeds)
     assert decision.value["split"] is True
-    assert _balance(Balance(split=False), _epoch([([0, 1, 2, 3], 400, 4.0, 0.4), ([4, 5, 6, 7], 400, 4.4, 0.0)]),
-                    shards, seeds) == []
+    assert _balance(Balance(), tenth, shards, seeds) == []
 
 
 def test_balance_follows_a_worker_that_slows_down_and_keeps_its_state():
