@@ -97,8 +97,8 @@ def plot_history(history: list[dict], path: str | Path) -> Path:
         time_ax.bar(epochs, heights, bottom=bottom, label=PHASE_LABELS[phase])
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     time_ax.plot(epochs, [r["epoch_s"] for r in history], color="black", marker=".", label="epoch wall time")
-    time_ax.set(title="seconds per epoch by phase (sample and fetch overlap training)", xlabel="epoch",
-                ylabel="seconds")
+    time_ax.set(title="seconds per epoch by phase\n(mean over workers; sample and fetch overlap training)",
+                xlabel="epoch", ylabel="seconds")
     time_ax.legend(fontsize="small")
     if adaptive:
         _plot_adaptation(history, axes[1])
@@ -139,8 +139,12 @@ def _plot_adaptation(history: list[dict], axes) -> None:
     if noise:
         noise_ax.plot(*zip(*noise, strict=True), marker="o", label="noise scale")
         noise_ax.set_yscale("log")
-    noise_ax.set(title="gradient noise scale (seeds)" + ("" if noise else ": not measured, or |G|^2 not resolved"),
-                 xlabel="epoch")
+    else:  # an empty panel would read as a scale of zero
+        noise_ax.text(0.5, 0.5, "not measured (no policy reads it:\n--monitor-every N measures it),\n"
+                      "or |G|^2 not yet resolved from the noise", ha="center", va="center",
+                      transform=noise_ax.transAxes, fontsize="small", color="gray")
+        noise_ax.set_yticks([])
+    noise_ax.set(title="gradient noise scale (seeds)", xlabel="epoch")
     for r in history:  # every decision at the epoch it was taken, on every panel
         for d in r.get("decisions", []):
             for ax in axes:
