@@ -145,9 +145,14 @@ def _plot_adaptation(history: list[dict], axes) -> None:
                       transform=noise_ax.transAxes, fontsize="small", color="gray")
         noise_ax.set_yticks([])
     noise_ax.set(title="gradient noise scale (seeds)", xlabel="epoch")
-    for r in history:  # every decision at the epoch it was taken, on every panel
-        for d in r.get("decisions", []):
-            for ax in axes:
-                ax.axvline(r["epoch"] + 1, color="red" if d["refused"] else "green", alpha=0.35, linestyle="--")
-            settings_ax.annotate(f"{d['policy']}: {d['action']}", (r["epoch"] + 1, 0.98), rotation=90, fontsize=7,
-                                 xycoords=("data", "axes fraction"), va="top", ha="right")
+    for r in history:  # every decision at the epoch it was taken, on every panel, named once
+        decisions = r.get("decisions", [])
+        if not decisions:
+            continue
+        refused = any(d["refused"] for d in decisions)
+        for ax in axes:
+            ax.axvline(r["epoch"] + 1, color="red" if refused else "green", alpha=0.35, linestyle="--")
+        label = "\n".join(dict.fromkeys(f"{d['policy']}: {d['action']}" + (" (refused)" if d["refused"] else "")
+                                         for d in decisions))
+        settings_ax.annotate(label, (r["epoch"] + 1, 0.98), rotation=90, fontsize=7,
+                             xycoords=("data", "axes fraction"), va="top", ha="right")
