@@ -2,7 +2,7 @@
 ``grow``, comes back); prints each epoch's worker count and the run's test score (JSON). With
 ``provision``, no node leaves: the run starts with one worker and the ``provision`` policy adds the
 second node's worker, measures what it gains, and keeps or gives it back
-(``scripts/results/provision.json``, run by hand).
+(its output kept in ``scripts/results/provision.json``, run by hand).
 
 Run by ``test_multinode.py`` in its own process (``shrink``): a multi-node cluster cannot share
 the test session's single-node Ray instance. ``grow`` takes minutes, most of them Ray Train's
