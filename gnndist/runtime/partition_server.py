@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import ray
-from ray.exceptions import ActorUnschedulableError, RayActorError, RayTaskError
+from ray.exceptions import ActorUnschedulableError, GetTimeoutError, RayActorError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gnndist.partition.format import PartitionFormatError, read_manifest
@@ -198,13 +198,17 @@ class ServerGroup:
 
     def find(self, part: int, deadline: float):
         """The live server of ``part``, by name, waiting until ``deadline`` (``time.monotonic``)
-        for one to appear (the driver may be starting it again)."""
+        for one to appear (the driver may be starting it again) and to answer: a server Ray is
+        restarting keeps its name, but calls to it fail until it has loaded its part again."""
         while True:
             try:
-                return ray.get_actor(self.name(part))
-            except ValueError:
+                handle = ray.get_actor(self.name(part))
+                ray.get(handle.node.remote(), timeout=max(deadline - time.monotonic(), 0.1))
+                return handle
+            except (ValueError, RayActorError, GetTimeoutError):  # not there, restarting or dead: wait
                 if time.monotonic() > deadline:
-                    raise RemoteError(f"no partition server named {self.name(part)} is running") from None
+                    raise RemoteError(f"no partition server named {self.name(part)} is running and answering "
+                                      "within the timeout") from None
                 time.sleep(0.2)
 
 
