@@ -64,6 +64,7 @@ class Schedule:
     _bounds: np.ndarray = field(init=False, repr=False, compare=False)
     _sizes: np.ndarray = field(init=False, repr=False, compare=False)
     _weights: np.ndarray = field(init=False, repr=False, compare=False)
+    _spans: dict = field(init=False, repr=False, compare=False, default_factory=dict)  # by piece, made once
 
     def __post_init__(self) -> None:
         total = sum(self.counts)
@@ -92,11 +93,19 @@ class Schedule:
         """int64 [steps, 2]: the positions ``start:stop`` of the part's shuffled training seeds
         that ``piece`` takes at each step: its fraction of the part's batch of the step (adjacent
         pieces of one part meet exactly, so every seed of the batch is in one of them)."""
-        bounds = self._bounds[piece.part]
-        size = np.diff(bounds)
-        # Rounded to the nearest seed (halves up), so a piece is within half a seed a step of its share.
-        return np.stack([bounds[:-1] + np.floor(piece.lo * size + 0.5).astype(np.int64),
-                         bounds[:-1] + np.floor(piece.hi * size + 0.5).astype(np.int64)], axis=1)
+        return self._piece(piece)[0]
+
+    def _piece(self, piece: Piece) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``piece``'s spans, sizes and weights, made once: the loop reads them at every step."""
+        if piece not in self._spans:
+            bounds = self._bounds[piece.part]
+            size = np.diff(bounds)
+            # Rounded to the nearest seed (halves up), so a piece is within half a seed a step of its share.
+            spans = np.stack([bounds[:-1] + np.floor(piece.lo * size + 0.5).astype(np.int64),
+                              bounds[:-1] + np.floor(piece.hi * size + 0.5).astype(np.int64)], axis=1)
+            sizes = spans[:, 1] - spans[:, 0]
+            self._spans[piece] = (spans, sizes, sizes / self._sizes.sum(axis=0))
+        return self._spans[piece]
 
     def sizes(self) -> np.ndarray:
         """int64 [K, steps]: the seeds each part gives each step."""
@@ -104,7 +113,7 @@ class Schedule:
 
     def piece_sizes(self, piece: Piece) -> np.ndarray:
         """int64 [steps]: the seeds ``piece`` gives each step."""
-        return np.diff(self.spans(piece), axis=1)[:, 0]
+        return self._piece(piece)[1]
 
     def step_seeds(self) -> np.ndarray:
         """int64 [steps]: the seeds of each step over all parts (never 0)."""
@@ -115,7 +124,7 @@ class Schedule:
         the step's), so that the summed gradients of a step are its mean loss's over all seeds."""
         if piece.whole:
             return self._weights[piece.part]
-        return self.piece_sizes(piece) / self.step_seeds()
+        return self._piece(piece)[2]
 
 
 def _interleaved_bounds(counts: np.ndarray, steps: int) -> np.ndarray:
