@@ -82,6 +82,8 @@ _TRAIN_FLAGS = {
     "model": (TrainConfig, "model"), "hidden": (TrainConfig, "hidden"), "epochs": (TrainConfig, "epochs"),
     "lr": (TrainConfig, "lr"), "dropout": (TrainConfig, "dropout"), "weight_decay": (TrainConfig, "weight_decay"),
     "eval_every": (TrainConfig, "eval_every"), "seed": (TrainConfig, "seed"),
+    "select": (TrainConfig, "select"), "select_mode": (TrainConfig, "select_mode"),
+    "patience": (TrainConfig, "patience"),
     "checkpoint_every": (TrainConfig, "checkpoint_every"), "cpus_per_worker": (TrainConfig, "cpus_per_worker"),
     "gpus_per_worker": (TrainConfig, "gpus_per_worker"), "workers": (TrainConfig, "workers"),
     "min_workers": (TrainConfig, "min_workers"),
@@ -136,7 +138,15 @@ def _add_train(sub) -> None:
     p.add_argument("--lr", type=float, help="learning rate (default 0.01)")
     p.add_argument("--dropout", type=float, help="dropout (default 0.5)")
     p.add_argument("--weight-decay", type=float, help="weight decay (default 5e-4)")
-    p.add_argument("--eval-every", type=int, help="validate every N epochs (default 5)")
+    p.add_argument("--eval-every", type=int,
+                   help="validate every N epochs (default: every epoch while validating takes under a quarter "
+                        "of an epoch's training or a second, else as often as keeps it so)")
+    p.add_argument("--select", metavar="val_METRIC",
+                   help="the validation score that picks the best epoch, whose model is kept and whose test "
+                        "score is the run's result (default val_acc)")
+    p.add_argument("--select-mode", choices=("max", "min"), help="whether larger --select is better (default max)")
+    p.add_argument("--patience", type=int,
+                   help="stop once N validations in a row have not improved --select (default: never)")
     p.add_argument("--seed", type=int, help="training seed (default 0)")
     p.add_argument("--checkpoint-every", type=int, help="save a checkpoint every N epochs (default 5)")
     p.add_argument("--cpus-per-worker", type=float, help="CPUs each worker reserves from Ray (default 1)")
@@ -176,7 +186,9 @@ def _add_train(sub) -> None:
 
 def _add_evaluate(sub) -> None:
     p = sub.add_parser("evaluate", help="accuracy of a saved checkpoint over every part")
-    p.add_argument("checkpoint", help="a run directory (its latest checkpoint) or RUN/checkpoints/epoch-NNNNN")
+    p.add_argument("checkpoint", help="a run directory (the model of its best validation epoch), "
+                                      "RUN/checkpoints/best or RUN/checkpoints/epoch-NNNNN")
+    p.add_argument("--latest", action="store_true", help="of a run directory, its latest checkpoint, not its best")
     p.add_argument("--partitions", help="the run's partition directory, if it has moved since training")
     p.add_argument("--splits", type=_names, default=("val", "test"), help="splits to evaluate (default val,test)")
     p.add_argument("--address", help="join this Ray cluster (default: start a local one)")
@@ -273,7 +285,15 @@ def _run_train(args, console) -> int:
         console.print(phase_table(result.history))
     if args.plot:
         console.print(f"training curves written to {plot_history(result.history, args.plot)}")
-    console.print(f"[bold]test accuracy {result.test_acc:.4f}[/]; metrics in {result.out_dir / 'metrics.jsonl'}")
+    best = result.best
+    stopped = result.history[-1].get("stopped")
+    if stopped:
+        console.print(f"stopped early: {stopped}")
+    where = (f"at the best validation epoch, {best['epoch'] + 1} ({best['metric']} {best[best['metric']]:.4f}); "
+             f"last epoch's {result.last_test_acc:.4f}" if best["epoch"] is not None
+             else "of the last epoch (validation gave no score to select by)")
+    console.print(f"[bold]test accuracy {result.test_acc:.4f}[/] {where}; metrics in "
+                  f"{result.out_dir / 'metrics.jsonl'}")
     return 0
 
 
@@ -281,7 +301,7 @@ def _run_evaluate(args, console) -> int:
     from gnndist.train.evaluate import evaluate
 
     scores = evaluate(None, args.checkpoint, partitions=args.partitions, splits=args.splits, address=args.address,
-                      verify_partitions=args.verify_partitions)
+                      verify_partitions=args.verify_partitions, latest=args.latest)
     if args.json:
         print(json.dumps(scores, indent=2))
     else:

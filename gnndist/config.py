@@ -205,8 +205,14 @@ class TrainConfig:
     lost machine.
 
     ``model``: a built-in (``sage``, ``gcn``, ``gat``, ``gin``) used when no model factory is
-    given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs;
-    ``checkpoint_every``: save a checkpoint every N epochs (and after the last).
+    given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs
+    (default: every epoch while validating is cheap against an epoch's training, see
+    :func:`gnndist.train.selection.validation_interval`; always after the last).
+    ``checkpoint_every``: save a checkpoint every N epochs (and after the last). ``select``: the
+    validation score that picks the best epoch (``val_acc``, or ``val_<name>`` of a metric given
+    to ``train``), larger being better unless ``select_mode`` is ``"min"``: the run keeps that
+    epoch's model beside the latest and reports its test score (:mod:`gnndist.train.selection`).
+    ``patience``: stop once that many validations in a row have not improved it (default: never).
     ``cpus_per_worker``: CPUs each worker reserves from Ray (fractions allowed, to run more parts
     than the machine has cores). ``gpus_per_worker``: GPUs each worker reserves; 0 trains on CPU
     with gradients all-reduced over gloo, 1 (or more) puts the model and its batches on the worker's
@@ -230,7 +236,10 @@ class TrainConfig:
     lr: float = 0.01
     weight_decay: float = 5e-4
     epochs: int = 40
-    eval_every: int = 5
+    eval_every: int | None = None
+    select: str = "val_acc"
+    select_mode: str = "max"
+    patience: int | None = None
     checkpoint_every: int = 5
     seed: int = 0
     cpus_per_worker: float = 1.0
@@ -266,9 +275,13 @@ class TrainConfig:
             raise ConfigError(f"train.rescale_check_s must be positive, got {self.rescale_check_s}")
         if self.model not in MODELS:
             raise ConfigError(f"train.model {self.model!r} is unknown: choose one of {MODELS}")
-        for name in ("hidden", "epochs", "eval_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
+        for name in ("hidden", "epochs", "eval_every", "checkpoint_every", "patience"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")
+        if not self.select.startswith("val_"):
+            raise ConfigError(f"train.select must name a validation score such as val_acc, got {self.select!r}")
+        if self.select_mode not in ("max", "min"):
+            raise ConfigError(f"train.select_mode must be max or min, got {self.select_mode!r}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"train.dropout must be in [0, 1), got {self.dropout}")
         if not self.lr > 0:

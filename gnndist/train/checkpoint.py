@@ -10,6 +10,8 @@ Layout under the run directory::
 
     checkpoints/epoch-00004/state.pt   model, optimizer, epoch, partition sha, the shards that trained
     checkpoints/latest.json            {"epoch": 4}: written once state.pt is in place
+    checkpoints/best/state.pt          model, epoch, partition sha of the best validation epoch
+    checkpoints/best.json              {"epoch": 2, "metric": "val_acc", "val_acc": ..., "test_acc": ...}
 
 Loaded with ``torch.load(weights_only=True)``: a checkpoint can hold tensors and plain values
 only, never code.
@@ -47,11 +49,38 @@ def save(out_dir: Path, epoch: int, model: torch.nn.Module, optimizer: torch.opt
     mark_complete(out_dir, epoch)
 
 
+def best_state_file(out_dir: Path) -> Path:
+    return out_dir / "checkpoints" / "best" / "state.pt"
+
+
+def save_best(out_dir: Path, epoch: int, model: torch.nn.Module, partition_sha: str, selected: dict) -> None:
+    """Keep the model of ``epoch``, the best validation epoch so far (``selected``: its summary,
+    :meth:`gnndist.train.selection.Selection.summary`), in place of the previous best. The model
+    alone: a run goes on from its latest checkpoint, never from its best."""
+    path = best_state_file(out_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "epoch": epoch, "partition_sha": partition_sha}, tmp)
+    os.replace(tmp, path)
+    _write_json(out_dir / "checkpoints" / "best.json", selected)
+
+
+def best(out_dir: Path) -> dict | None:
+    """The best validation epoch's summary (``{"epoch", "metric", <scores>}``), or ``None`` when
+    the run has none yet."""
+    path = out_dir / "checkpoints" / "best.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _write_json(path: Path, value: dict) -> None:
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(value))
+    os.replace(tmp, path)
+
+
 def mark_complete(out_dir: Path, epoch: int) -> None:
     """Record ``epoch`` as the latest complete checkpoint."""
-    tmp = out_dir / "checkpoints" / "latest.json.tmp"
-    tmp.write_text(json.dumps({"epoch": epoch}))
-    os.replace(tmp, out_dir / "checkpoints" / "latest.json")
+    _write_json(out_dir / "checkpoints" / "latest.json", {"epoch": epoch})
 
 
 def latest_epoch(out_dir: Path) -> int | None:
@@ -66,6 +95,12 @@ def load(out_dir: Path, epoch: int, partition_sha: str | None) -> dict:
     path = state_file(out_dir, epoch)
     if not path.is_file():
         raise CheckpointError(f"{path}: missing; the checkpoint of epoch {epoch} is incomplete")
+    return load_file(path, partition_sha)
+
+
+def load_file(path: Path, partition_sha: str | None) -> dict:
+    """The state in the checkpoint file ``path`` (``state_file`` or ``best_state_file``), refused
+    if it was saved for another partition (``partition_sha=None``: any partition)."""
     # On CPU whatever device saved it: evaluation runs on CPU, and a resumed worker's
     # load_state_dict copies the tensors to its own device.
     state = torch.load(path, weights_only=True, map_location="cpu")

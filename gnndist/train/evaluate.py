@@ -25,6 +25,23 @@ from gnndist.train.metrics import Metric, with_accuracy
 from gnndist.train.rundir import RUN_FILE, read_run_info
 
 
+def _run_and_state(path: Path, latest: bool) -> tuple[Path, Path]:
+    """The run directory and checkpoint file ``path`` names: a run directory (its best validation
+    epoch's model, or with ``latest`` its latest complete checkpoint; the latest too for a run
+    that kept no best, as runs before gnndist kept one), its ``checkpoints/best``, or one of its
+    ``checkpoints/epoch-NNNNN`` directories."""
+    if path.name == "best" and path.parent.name == "checkpoints":
+        run = path.parents[1]
+        if checkpoint.best(run) is None or not checkpoint.best_state_file(run).is_file():
+            raise CheckpointError(f"{path}: the run has no best checkpoint yet (it keeps one from its first "
+                                  "validation on)")
+        return run, checkpoint.best_state_file(run)
+    if (path / RUN_FILE).is_file() and not latest and checkpoint.best_state_file(path).is_file():
+        return path, checkpoint.best_state_file(path)
+    run, epoch = _run_and_epoch(path)
+    return run, checkpoint.state_file(run, epoch)
+
+
 def _run_and_epoch(path: Path) -> tuple[Path, int]:
     """The run directory and checkpoint epoch ``path`` names: a run directory (its latest complete
     checkpoint) or one of its ``checkpoints/epoch-NNNNN`` directories."""
@@ -62,9 +79,10 @@ def _part_sums(root: str, part: int, servers: ServerGroup, sampler: SamplerConfi
 def evaluate(model: Callable[[], torch.nn.Module] | None, checkpoint_path: str | Path, *,
              partitions: str | Path | None = None, splits: tuple[str, ...] = ("val", "test"),
              metrics: dict[str, Metric] | None = None, address: str | None = None,
-             verify_partitions: bool = True) -> dict[str, float]:
-    """``{"<split>_<metric>": value}`` of the model saved at ``checkpoint_path`` (a run directory:
-    its latest complete checkpoint; or ``<run>/checkpoints/epoch-NNNNN``).
+             verify_partitions: bool = True, latest: bool = False) -> dict[str, float]:
+    """``{"epoch": N, "<split>_<metric>": value}`` of the model saved at ``checkpoint_path``: a run
+    directory (the model of its best validation epoch; with ``latest``, its latest complete
+    checkpoint), ``<run>/checkpoints/best`` or ``<run>/checkpoints/epoch-NNNNN``.
 
     ``model``: the factory the run trained (``None`` for a run of a built-in model). ``partitions``:
     where the run's partition directory is now (default: where it was); it must be the same
@@ -74,7 +92,7 @@ def evaluate(model: Callable[[], torch.nn.Module] | None, checkpoint_path: str |
     unknown = sorted(set(splits) - {"train", "val", "test"})
     if unknown:
         raise ConfigError(f"unknown split(s) {unknown}: choose from train, val, test")
-    run, epoch = _run_and_epoch(Path(checkpoint_path).resolve())
+    run, state_path = _run_and_state(Path(checkpoint_path).resolve(), latest)
     info = read_run_info(run)  # refuses a run.json gnndist did not write
     root = str(Path(partitions).resolve()) if partitions is not None else info["partitions"]
     manifest = read_manifest(root)
@@ -86,7 +104,8 @@ def evaluate(model: Callable[[], torch.nn.Module] | None, checkpoint_path: str |
         graph = manifest["graph"]
         model = model_factory(from_dict(TrainConfig, info["train"]), graph["feature_dim"], graph["num_classes"],
                               len(sampler.fanouts))
-    state = checkpoint.load(run, epoch, partition_sha(root))["model"]
+    saved = checkpoint.load_file(state_path, partition_sha(root))
+    state = saved["model"]
     metrics = with_accuracy(metrics)
     init_ray(address=address)
     servers = launch_servers(root, verify=verify_partitions, timeout_s=sampler.timeout_s)
@@ -97,7 +116,7 @@ def evaluate(model: Callable[[], torch.nn.Module] | None, checkpoint_path: str |
                          for p in range(manifest["num_parts"])])
     finally:
         servers.kill()
-    values = {"epoch": epoch}
+    values = {"epoch": saved["epoch"]}
     for split in splits:
         for name, metric in metrics.items():
             values[f"{split}_{name}"] = metric.value(sum(p[split][name] for p in parts))

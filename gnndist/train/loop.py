@@ -54,6 +54,7 @@ from gnndist.train.hooks import Hooks
 from gnndist.train.metrics import Metric
 from gnndist.train.rundir import METRICS_FILE, keep_metrics_up_to
 from gnndist.train.schedule import Piece, Schedule, assign_shards, shard_seeds, split_shards, whole_shards
+from gnndist.train.selection import Selection, validation_interval
 from gnndist.train.step import (
     all_reduce_gradients,
     all_reduce_sum,
@@ -110,6 +111,7 @@ class Worker:
     adapter: Adapter
     noise: NoiseScale | None  # the gradient noise scale, where it is measured
     monitor_every: int  # steps between its measurements (0: never)
+    selection: Selection  # the best validation epoch so far
     workers_changed: dict | None = None  # how the worker count changed since the checkpoint started from
     epoch: int = 0
     step: int = 0
@@ -122,6 +124,7 @@ class Worker:
     steps_done: int = 0  # optimizer steps since the run began (local SGD averages every sync_every)
     stopping: bool = False  # a policy made the epoch under way the last
     resize: dict | None = None  # a policy's resize: this worker group ends after the epoch under way
+    next_validation: int = 0  # the epoch of the next validation, where the run chooses when
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
 
     @property
@@ -227,6 +230,9 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     noise = NoiseScale() if every else None
     if noise is not None and state and state.get("noise_scale"):
         noise.load_state_dict(state["noise_scale"])
+    selection = Selection(config.select, config.select_mode, config.patience)
+    if state and state.get("selection"):  # absent from checkpoints written before the best was kept
+        selection.load_state_dict(state["selection"])
     # A run that rebalanced goes on balanced so (its weights come back at the first epoch's start).
     weights = state.get("weights") if state else None
     worker = Worker(rank=rank, world=world, pieces=pieces, placement=placement, views=views, loaders=loaders,
@@ -234,7 +240,7 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
                     model=model, optimizer=optimizer, device=device, config=config,
                     sampler=sampler, loss_fn=cfg["loss_fn"] or F.cross_entropy, metrics=cfg["metrics"],
                     hooks=list(cfg["hooks"]), trim=trims_layers(model), adapter=adapter, noise=noise,
-                    monitor_every=every, workers_changed=changed,
+                    monitor_every=every, selection=selection, workers_changed=changed, next_validation=start,
                     seeds_trained=state["seeds_trained"] if state else 0, batch_size=batch_size,
                     sync_every=state.get("sync_every", 1) if state else 1,
                     steps_done=state.get("steps_done", 0) if state else 0,
@@ -509,20 +515,44 @@ def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, 
     return sums
 
 
-def _evaluate(worker: Worker, split: str) -> dict[str, float]:
-    """``{split}_{name}`` of every metric over all parts: the shard's sums, all-reduced, then the value."""
+def _evaluate(worker: Worker, split: str) -> tuple[dict[str, float], float]:
+    """``{split}_{name}`` of every metric over all parts (the shard's sums, all-reduced, then the
+    value), and the seconds it took, the workers' mean (the same number on every worker)."""
+    started = time.perf_counter()
     metrics = worker.metrics
     # A split part is evaluated once, by the worker of its first piece.
     shard = [metric_sums(worker.model, view, worker.sampler, split, metrics, worker.device)
              for view, piece in zip(worker.views, worker.pieces, strict=True) if piece.evaluates]
     sums = {name: sum(s[name] for s in shard) for name in metrics}
-    flat = all_reduce_sum(torch.cat([sums[name].flatten().to(worker.device) for name in metrics]), worker.device)
+    seconds = torch.tensor([time.perf_counter() - started], dtype=torch.float64)
+    flat = all_reduce_sum(torch.cat([sums[name].flatten() for name in metrics] + [seconds]).to(worker.device),
+                          worker.device)
     values, offset = {}, 0
     for name, metric in metrics.items():
         n = sums[name].numel()
         values[f"{split}_{name}"] = metric.value(flat[offset:offset + n].view_as(sums[name]))
         offset += n
-    return values
+    return values, float(flat[-1]) / worker.world
+
+
+def _validate(worker: Worker, record: dict, out_dir: Path, partition_sha: str) -> bool:
+    """Validate after the epoch of ``record`` and add the scores to it; where they are the best so
+    far, evaluate the test split too and keep the model as the best (rank 0 writes it), and say
+    so. Where the run chooses when to validate, the time it took sets the next validation."""
+    scores, seconds = _evaluate(worker, "val")
+    record.update(scores)
+    selection = worker.selection
+    best = selection.update(worker.epoch, scores)
+    if best:
+        test, _ = _evaluate(worker, "test")
+        record.update(test)
+        selection.add_test(test)
+        if worker.rank == 0:
+            checkpoint.save_best(out_dir, worker.epoch, worker.model, partition_sha, selection.summary())
+    record["best"] = selection.summary()
+    if worker.config.eval_every is None:
+        worker.next_validation = worker.epoch + validation_interval(seconds, record["epoch_s"])
+    return best
 
 
 def _traffic(worker: Worker) -> np.ndarray:
@@ -605,9 +635,13 @@ def train_worker(cfg: dict) -> None:
         if worker.workers_changed is not None:  # the first epoch after a change records it
             record["workers_changed"], worker.workers_changed = worker.workers_changed, None
         eval_start = time.perf_counter()
-        validated = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
-        if validated:
-            record.update(_evaluate(worker, "val"))
+        due = (epoch >= worker.next_validation if config.eval_every is None
+               else (epoch + 1) % config.eval_every == 0)
+        validated = due or epoch + 1 == config.epochs
+        tested = validated and _validate(worker, record, out_dir, cfg["partition_sha"])
+        if validated and worker.selection.exhausted:
+            worker.stopping = True
+            record["stopped"] = worker.selection.stop_reason()
         record["settings"] = asdict(settings)
         if worker.noise is not None and worker.noise.steps:  # smoothed so far (the scale: None while |G|^2 <= 0)
             record["noise"] = {"scale": worker.noise.value, "gradient_sq": worker.noise.gradient_sq,
@@ -618,8 +652,10 @@ def train_worker(cfg: dict) -> None:
         if worker.resize is not None and not last:  # a new worker group goes on from this epoch's checkpoint
             record["resize"] = worker.resize
         if last:
-            record.update({} if validated else _evaluate(worker, "val"))
-            record.update(_evaluate(worker, "test"))
+            if not validated:  # a policy stopped the run
+                tested = _validate(worker, record, out_dir, cfg["partition_sha"])
+            if not tested:  # the last epoch's test scores, where it is not the best
+                record.update(_evaluate(worker, "test")[0])
         record["eval_s"] = round(time.perf_counter() - eval_start, 4)
         if worker.decisions:
             record["decisions"], worker.decisions = worker.decisions, []
@@ -634,7 +670,8 @@ def train_worker(cfg: dict) -> None:
                                        "weights": list(worker.placement.weights) if worker.placement.weights else None,
                                        "split": worker.placement.split,
                                        "policies": worker.adapter.state_dict(),
-                                       "noise_scale": worker.noise.state_dict() if worker.noise else None})
+                                       "noise_scale": worker.noise.state_dict() if worker.noise else None,
+                                       "selection": worker.selection.state_dict()})
             record["checkpoint_s"] = round(time.perf_counter() - started, 4)
             with open(out_dir / METRICS_FILE, "a") as f:
                 f.write(json.dumps(record) + "\n")

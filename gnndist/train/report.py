@@ -17,6 +17,8 @@ def epoch_line(record: dict, epochs: int) -> str:
     scores = "".join(f", {k} {v:.4f}" for k, v in record.items() if k.startswith(("val_", "test_")))
     phases = record["phases"]
     split = ", ".join(f"{p} {phases[p]:.2f}" for p in PHASES)
+    if record.get("best", {}).get("epoch") == record["epoch"]:
+        scores += " (best)"
     line = (f"epoch {record['epoch'] + 1}/{epochs}: loss {record['loss']:.4f}{scores} | "
             f"{record['epoch_s']:.2f} s ({split})")
     if "workers_changed" in record:
@@ -88,9 +90,13 @@ def plot_history(history: list[dict], path: str | Path) -> Path:
     for key in keys:
         points = [(r["epoch"] + 1, r[key]) for r in history if key in r]
         score_ax.plot(*zip(*points, strict=True), marker="o", label=key)
-    score_ax.set(title="evaluation", xlabel="epoch", ylabel="score")
+    best = history[-1].get("best") if history else None
+    if best and best["epoch"] is not None:  # the model the run keeps and reports
+        score_ax.axvline(best["epoch"] + 1, color="gray", linestyle=":",
+                         label=f"best {best['metric']}: test_acc {best.get('test_acc', float('nan')):.3f}")
+    score_ax.set(title="evaluation (test: at each new best validation score)", xlabel="epoch", ylabel="score")
     if keys:
-        score_ax.legend()
+        score_ax.legend(fontsize="small")
     bottom = [0.0] * len(history)
     for phase in PHASES:
         heights = [r["phases"][phase] for r in history]

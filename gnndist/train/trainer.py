@@ -50,7 +50,20 @@ class TrainResult:
     out_dir: Path
 
     @property
+    def best(self) -> dict:
+        """The best validation epoch (``TrainConfig.select``): ``{"epoch", "metric"}`` and its
+        validation and test scores (``val_acc``, ``test_acc``, ...)."""
+        return self.history[-1]["best"]
+
+    @property
     def test_acc(self) -> float:
+        """The test accuracy at the best validation epoch, as the field reports a run (the last
+        epoch's where validation gave no score: a split without validation nodes)."""
+        return self.best.get("test_acc", self.last_test_acc)
+
+    @property
+    def last_test_acc(self) -> float:
+        """The test accuracy of the last epoch's model."""
         return self.history[-1]["test_acc"]
 
 
@@ -106,6 +119,11 @@ def _train(run: rundir.RunDir, model: Callable[[], torch.nn.Module] | None, part
     root = str(Path(partitions).resolve())
     manifest = read_manifest(root)
     graph = manifest["graph"]
+    metrics = with_accuracy(metrics)
+    if config.select.removeprefix("val_") not in metrics:
+        raise ConfigError(f"train.select is {config.select!r}, but validation scores are "
+                          f"{[f'val_{name}' for name in metrics]}: choose one of these, or pass the metric "
+                          "to train(..., metrics=...)")
     builtin = model is None
     if builtin:
         model = model_factory(config, graph["feature_dim"], graph["num_classes"], len(sampler.fanouts))
@@ -123,7 +141,7 @@ def _train(run: rundir.RunDir, model: Callable[[], torch.nn.Module] | None, part
             _launch_and_fit(root, shards, counts, out, on_epoch, run.notify, failures, config=config, sampler=sampler,
                             train_loop_config={"model_factory": model, "loss_fn": loss_fn, "hooks": list(hooks),
                                                "policies": list(policies),
-                                               "metrics": with_accuracy(metrics), "resume_epoch": resume_epoch})
+                                               "metrics": metrics, "resume_epoch": resume_epoch})
         except KeyboardInterrupt:
             # Ray Train's workers belong to its controller, an actor of this driver's Ray job that
             # fit() keeps to itself: ending the job (disconnecting) is how its workers are stopped.

@@ -70,7 +70,7 @@ class StopAfter(Policy):
 
 def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(cora_parts, tmp_path):
     schedule = EpochSchedule({1: {"lr": 0.02}, 2: {"batch_size": 64}, 3: {"batch_size": 1000}})
-    result = train(None, cora_parts, config=TrainConfig(epochs=8, hidden=32, checkpoint_every=100),
+    result = train(None, cora_parts, config=TrainConfig(epochs=8, hidden=32, checkpoint_every=100, select="val_nodes"),
                    sampler=SamplerConfig(fanouts=(5, 5), batch_size=32, drop_last=True),
                    out_dir=tmp_path / "run", hooks=[SaveParameters(tmp_path / "params")],
                    policies=[schedule, Sync(every=2, until_epoch=2), ShareAt(1), StopAfter(3)],
@@ -82,7 +82,9 @@ def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(
     assert [r["settings"]["batch_size"] for r in history] == [32, 32, 64, 64]
     assert [r["settings"]["sync_every"] for r in history] == [2, 2, 1, 1]
     assert [r["steps"] for r in history] == [seeds // 32, seeds // 32, seeds // 64, seeds // 64]
-    assert "test_acc" in history[-1] and not any("test_acc" in r for r in history[:-1])
+    # Selected by a custom score, the count of validation nodes, which never improves on the first epoch's.
+    assert result.best["epoch"] == 0 and result.best["val_nodes"] == history[-1]["val_nodes"]
+    assert [r["epoch"] for r in history if "test_acc" in r] == [0, 3]  # the best's test scores, and the last's
     decisions = [(r["epoch"], d["policy"], d["action"], d["value"], d["refused"] is None)
                  for r in history for d in r.get("decisions", [])]
     share = {"weights": [1.0, 3.0], "split": True}
@@ -111,7 +113,11 @@ def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(
                               "policies": [{"name": "schedule", "state": {}},
                                            {"name": "sync", "state": {"switched": True}},
                                            {"name": "share-at", "state": {}},
-                                           {"name": "stop-after", "state": {"seen": 4}}]}
+                                           {"name": "stop-after", "state": {"seen": 4}}],
+                              "selection": {"metric": "val_nodes", "mode": "max", "patience": None, "epoch": 0,
+                                            "scores": {k: v for k, v in result.best.items()
+                                                       if k not in ("epoch", "metric")},
+                                            "waited": 3}}
     assert math.isclose(saved["optimizer"]["param_groups"][0]["lr"], 0.02)
     # The split part is evaluated once (by its first piece's worker): every test node counted once.
     assert history[-1]["test_nodes"] == int(sum(read_manifest(str(cora_parts))["parts"][p]["num_test"]

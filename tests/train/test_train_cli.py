@@ -21,7 +21,9 @@ def test_train_shows_phases_plots_and_evaluate_reproduces_the_scores(tmp_path, c
     assert "policy schedule: set_lr 0.005 at epoch 2 (scheduled for epoch 1)" in out  # a decision, on screen
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    assert f"test accuracy {last['test_acc']:.4f}" in out
+    best = last["best"]
+    assert (f"test accuracy {best['test_acc']:.4f} at the best validation epoch, {best['epoch'] + 1} "
+            f"(val_acc {best['val_acc']:.4f}); last epoch's {last['test_acc']:.4f}") in out
 
     # A run directory's latest checkpoint is evaluated in test_train_ddp; here one named by path.
     assert main(["evaluate", str(run / "checkpoints" / "epoch-00002"), "--json"]) == 0

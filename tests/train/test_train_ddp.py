@@ -47,11 +47,21 @@ def test_each_epoch_records_where_the_time_went(cora_run):
     assert list((cora_run.out / "tensorboard").glob("events.out.tfevents.*"))
 
 
-def test_the_last_checkpoint_evaluated_afresh_gives_the_run_s_final_scores(cora_run):
-    scores = evaluate(None, cora_run.out)  # part by part, in Ray tasks of its own
-    assert scores["epoch"] == 11
-    last = cora_run.result.history[-1]
-    assert scores["test_acc"] == last["test_acc"] and scores["val_acc"] == last["val_acc"]
+def test_the_best_and_the_last_checkpoint_evaluated_afresh_give_the_run_s_scores(cora_run):
+    history = cora_run.result.history
+    assert all("val_acc" in r for r in history)  # validating Cora is cheap: every epoch
+    best = cora_run.result.best
+    assert best["val_acc"] == max(r["val_acc"] for r in history)
+    assert best["epoch"] == min(r["epoch"] for r in history if r["val_acc"] == best["val_acc"])  # the first of ties
+    # Test scores at each new best only (and after the last epoch), the best's the run's result.
+    improved = [r["epoch"] for r in history if r["best"]["epoch"] == r["epoch"]]
+    assert [r["epoch"] for r in history if "test_acc" in r] == sorted({*improved, 11})
+    assert cora_run.result.test_acc == history[best["epoch"]]["test_acc"] == best["test_acc"]
+    scores = evaluate(None, cora_run.out)  # the best, part by part, in Ray tasks of its own
+    assert scores == {"epoch": best["epoch"], "val_acc": best["val_acc"], "test_acc": best["test_acc"]}
+    scores = evaluate(None, cora_run.out, latest=True)
+    last = history[-1]
+    assert scores == {"epoch": 11, "val_acc": last["val_acc"], "test_acc": last["test_acc"]}
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +121,8 @@ def custom_run(cora_parts, tmp_path_factory, ray_session):
     def constant_loss(logits, y):  # a hook the history and the parameters can tell apart from cross-entropy
         return F.cross_entropy(logits, y) * 0.0 + 2.5
 
-    result = train(CountingDraws, cora_parts, config=TrainConfig(epochs=2, weight_decay=0.0),
+    # Patience 1: a model that does not move scores as it did at the first epoch, and stops at the second.
+    result = train(CountingDraws, cora_parts, config=TrainConfig(epochs=5, weight_decay=0.0, patience=1),
                    sampler=SamplerConfig(fanouts=(5, 5), batch_size=32), out_dir=tmp / "run",
                    loss_fn=constant_loss, metrics={"f1": macro_f1(7)}, hooks=[SaveParameters(tmp / "params")])
     return CountingDraws, draws, result
@@ -123,11 +134,12 @@ def test_a_custom_loss_drives_the_gradients_and_a_custom_metric_is_reported(cust
     torch.manual_seed(TrainConfig().seed)  # the workers' initial parameters
     start = factory().state_dict()
     assert _same(saved_parameters(result.out_dir.parent / "params"), start)  # a zero gradient moved nothing
-    # The run's scores are those of its checkpoint evaluated afresh, with the factory.
+    # The run's scores are those of its best checkpoint (the first epoch's) evaluated afresh, with the factory.
+    assert "patience 1" in result.history[-1]["stopped"]
+    assert result.best["epoch"] == 0 and result.test_acc == result.history[0]["test_acc"]
     scores = evaluate(factory, result.out_dir, metrics={"f1": macro_f1(7)})
-    last = result.history[-1]
     for name in ("val_acc", "test_acc", "val_f1", "test_f1"):
-        assert scores[name] == last[name], name
+        assert scores[name] == result.best[name], name
 
 
 def test_the_command_line_refuses_to_evaluate_a_custom_model(custom_run):
