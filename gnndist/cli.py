@@ -42,7 +42,8 @@ _PARTITION_FLAGS = {
     "dataset": (SourceConfig, "dataset"), "features": (SourceConfig, "features"),
     "labels": (SourceConfig, "labels"), "split": (SourceConfig, "split"),
     "undirected": (SourceConfig, "undirected"), "split_seed": (SourceConfig, "seed"),
-    "num_classes": (SourceConfig, "num_classes"),
+    "num_classes": (SourceConfig, "num_classes"), "label_column": (SourceConfig, "label_column"),
+    "id_column": (SourceConfig, "id_column"),
     "method": (PartitionConfig, "method"), "parts": (PartitionConfig, "num_parts"),
     "weights": (PartitionConfig, "weights"), "balance": (PartitionConfig, "balance"),
     "halo_hops": (PartitionConfig, "halo_hops"), "seed": (PartitionConfig, "seed"),
@@ -57,6 +58,11 @@ def _add_partition(sub) -> None:
     p.add_argument("--dataset", help="cora | amazon-photo | PATH | synthetic:sbm|rmat:key=value,... (default cora)")
     p.add_argument("--features", help="features file (.npy/.csv) for an edge-list dataset")
     p.add_argument("--labels", help="labels file (.npy/.csv/.txt) for an edge-list dataset")
+    p.add_argument("--label-column", metavar="NAME|INDEX",
+                   help="the labels table's column of classes (default: its only column besides the id column)")
+    p.add_argument("--id-column", metavar="NAME|INDEX",
+                   help="the labels and features tables' column of node ids, whose rows may then come in any "
+                        "order (default: a header column named id, node or node_id; else row i is node i)")
     p.add_argument("--split", help="split: default | INDEX | per_class:TRAIN,VAL | random:TRAIN_FRAC,VAL_FRAC")
     p.add_argument("--undirected", action=argparse.BooleanOptionalAction, default=None,
                    help="add each edge's reverse (edge lists, OGB folders)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -27,7 +28,28 @@ CACHE_POLICIES = ("access", "degree")
 
 
 class ConfigError(ValueError):
-    """A configuration value is invalid; the message names the field and what is allowed."""
+    """A configuration value is invalid; the message names the field and what is allowed.
+
+    Messages name fields as their job-file keys, ``section.field`` (a suggested value as
+    :func:`setting` writes it): the command line shows them as the flags that set those fields
+    (:func:`as_flags`), since a user who typed flags knows no keys.
+    """
+
+
+def setting(key: str, value: Any) -> str:
+    """How a message suggests a value for the field ``key`` (``section.field``): ``train.lr = 0.1``,
+    which :func:`as_flags` writes ``--lr 0.1``."""
+    return f"{key} = {value}"
+
+
+def as_flags(text: str, flags: dict[str, str]) -> str:
+    """``text`` with every key of ``flags`` (``section.field`` -> its option, e.g. ``--lr``) written
+    as that option, and a :func:`setting` of it as ``--option VALUE``. Only whole keys are
+    replaced: not inside a path or a longer name (``train.lr_decay``, ``runs/train.lr``)."""
+    for key, flag in flags.items():
+        text = re.sub(rf"(?<![\w./-]){re.escape(key)}(?: = ([^\s,;)]+))?(?![\w])",
+                      lambda m, flag=flag: flag + (f" {m[1]}" if m[1] else ""), text)
+    return text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -41,6 +63,12 @@ class SourceConfig:
     to use, e.g. ``"0"`` (index into a file's splits), ``"per_class:20,30"`` or ``"random:0.6,0.2"``.
     ``num_classes``: the class count when the labels do not show it (``None``: the largest label
     + 1, refused when the labels make it implausible; see ``gnndist.graph.class_count``).
+    ``label_column``: the column of a text labels table that holds the classes, by header name or
+    index (0 first); ``None``: the table's only column besides the id column.
+    ``id_column``: the column of a text labels or features table that holds each row's node id,
+    by header name or index; ``None``: a header column named ``id``, ``node`` or ``node_id``, if
+    any. With an id column rows may come in any order, and every node needs exactly one row;
+    without one, row i is node i. ``.npy`` files are always in node order.
     """
 
     SECTION = "source"
@@ -52,10 +80,16 @@ class SourceConfig:
     split: str = "default"
     seed: int = 0
     num_classes: int | None = None
+    label_column: str | int | None = None
+    id_column: str | int | None = None
 
     def __post_init__(self) -> None:
         if not self.dataset:
             raise ConfigError("source.dataset is empty: give a dataset name, a path or synthetic:KIND:...")
+        for name in ("label_column", "id_column"):
+            column = getattr(self, name)
+            if column is not None and (str(column).strip() == "" or isinstance(column, int) and column < 0):
+                raise ConfigError(f"source.{name} must be a column name or an index from 0, got {column!r}")
         if self.num_classes is not None and self.num_classes < 1:
             raise ConfigError(f"source.num_classes must be at least 1, got {self.num_classes}")
 

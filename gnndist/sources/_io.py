@@ -6,10 +6,13 @@ user sees which of several files (edges, features, labels) is at fault.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import math
 import warnings
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -96,32 +99,82 @@ def _check_npy_size(path: Path) -> None:
                          "it was cut short, e.g. by an interrupted copy or download or a full disk: write it again")
 
 
+def _delimiter(path: Path) -> str | None:
+    """The column separator of a text table: by the suffix before any ``.gz`` (:data:`DELIMITERS`)."""
+    inner = path.with_suffix("") if path.suffix == ".gz" else path
+    return DELIMITERS.get(inner.suffix.lower(), ",")
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where a text table's data starts. ``skip_rows``: lines before it (``np.loadtxt`` counts
+    comment lines among them), so a header line goes too; ``names``: the header's fields, ``None``
+    without a header; ``width``: fields in the table's first line (0 for an empty table)."""
+
+    skip_rows: int
+    names: tuple[str, ...] | None
+    width: int
+
+
+def table_layout(path: Path, is_header: Callable[[list[str], list[str] | None], bool]) -> Layout:
+    """The :class:`Layout` of a text table; ``is_header(first, second)`` says from the fields of
+    its first two non-comment lines (``second`` is ``None`` in a one-line table) whether the
+    first is a header."""
+    require_file(path, "table")
+    delimiter = _delimiter(path)
+    lines: list[tuple[int, list[str]]] = []
+    with _open_text(path) as f:
+        for i, line in enumerate(f):
+            if line.strip() and not line.lstrip().startswith("#"):
+                lines.append((i, _fields(line, delimiter)))
+                if len(lines) == 2:
+                    break
+    if not lines:
+        return Layout(0, None, 0)
+    (i, first), second = lines[0], (lines[1][1] if len(lines) > 1 else None)
+    if is_header(first, second):
+        return Layout(i + 1, tuple(first), len(first))
+    return Layout(0, None, len(first))
+
+
+def parses_as(text: str, kind: type) -> bool:
+    """Whether ``kind(text)`` (``int`` or ``float``) reads ``text`` as a number."""
+    try:
+        kind(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _fields(line: str, delimiter: str | None) -> list[str]:
+    if delimiter is None:
+        return line.split()
+    return [v.strip() for v in next(csv.reader([line], delimiter=delimiter, quotechar='"'))]
+
+
 def load_table(path: Path, dtype, *, skip_rows: int = 0, usecols=None) -> np.ndarray:
     """A numeric text table as a 2-d array [rows, columns]; ``.gz`` files are decompressed.
 
     The delimiter follows the suffix before ``.gz`` (see :data:`DELIMITERS`); ``#`` starts a
-    comment. An empty file gives zero rows.
+    comment, and in a delimited file ``"`` quotes a field (a name holding the delimiter, in a
+    column not read). An empty file gives zero rows.
     """
     require_file(path, "table")
-    inner = path.with_suffix("") if path.suffix == ".gz" else path
-    delimiter = DELIMITERS.get(inner.suffix.lower(), ",")
-    opener = gzip.open if path.suffix == ".gz" else open
+    delimiter = _delimiter(path)
+    quoting = {} if delimiter is None else {"quotechar": '"'}
     try:
-        with opener(path, "rt") as f, warnings.catch_warnings():
+        with _open_text(path) as f, warnings.catch_warnings():
             warnings.filterwarnings("ignore", "loadtxt: input contained no data")
             table = np.loadtxt(f, dtype=dtype, delimiter=delimiter, comments="#", skiprows=skip_rows,
-                               usecols=usecols, ndmin=2)
+                               usecols=usecols, ndmin=2, **quoting)
     except (ValueError, OSError, EOFError) as e:
         raise GraphError(str(path), f"cannot read a numeric table: {e}",
                          "expected numbers separated by " + (repr(delimiter) if delimiter else "whitespace")) from e
     return table
-
-
-def load_vector_or_matrix(path: Path, dtype) -> np.ndarray:
-    """A per-node array from ``.npy`` or a text table (``.csv``/``.tsv``/``.txt``, optionally ``.gz``)."""
-    if path.suffix == ".npy":
-        return load_npy(path)
-    return load_table(path, dtype)
 
 
 def labels_from_array(values: np.ndarray, origin: str) -> np.ndarray:

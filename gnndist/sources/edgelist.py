@@ -9,8 +9,10 @@ starting at 0.
 ``SourceConfig.features``: ``.npy`` (no pickle) or a text table, one row per node. Without it
 the graph has no features (``x`` float32 [N, 0]) and partitioning stores structural ones
 (see :meth:`gnndist.graph.Graph.input_features`).
-``SourceConfig.labels``: ``.npy`` or a text file with one integer per line (``-1`` or ``nan``:
-no label); the class count is ``SourceConfig.num_classes`` or the largest label + 1, checked by
+``SourceConfig.labels``: ``.npy`` or a text table with one integer class per node (``-1`` or
+``nan``: no label). Text tables may have a header row and an id column, and a labels table
+several columns (``SourceConfig.label_column``): see :mod:`gnndist.sources.tables`. The class
+count is ``SourceConfig.num_classes`` or the largest label + 1, checked by
 :func:`gnndist.graph.class_count`. The node count is the row count of those files when given
 (they must agree, and every edge must name a node they have a row for), else the largest edge
 id + 1. Without labels every node is ``UNLABELLED`` and the splits are empty.
@@ -23,15 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from gnndist.config import SourceConfig
-from gnndist.graph import UNLABELLED, Graph, GraphError, check_finite, class_count
-from gnndist.sources._io import (
-    DELIMITERS,
-    labels_from_array,
-    load_table,
-    load_vector_or_matrix,
-    require_file,
-)
+from gnndist.graph import UNLABELLED, Graph, GraphError, class_count
+from gnndist.sources._io import DELIMITERS, load_table, parses_as, require_file, table_layout
 from gnndist.sources.splits import choose_split
+from gnndist.sources.tables import read_features, read_labels
 
 SUFFIXES = (*DELIMITERS, ".parquet")
 
@@ -42,9 +39,8 @@ def load_edgelist(path: Path, config: SourceConfig) -> Graph:
     origin = str(path)
     if src.size == 0:
         raise GraphError(origin, "the edge file holds no edges", "an empty graph cannot be partitioned")
-    x = _read_features(Path(config.features)) if config.features else None
-    y = labels_from_array(load_vector_or_matrix(Path(config.labels), np.float64), config.labels) \
-        if config.labels else None
+    x = read_features(Path(config.features), config) if config.features else None
+    y = read_labels(Path(config.labels), config) if config.labels else None
     n = _num_nodes(src, dst, x, y, config, origin)
     if y is None:
         y = np.full(n, UNLABELLED, dtype=np.int64)
@@ -61,28 +57,9 @@ def read_edges(path: Path) -> tuple[np.ndarray, np.ndarray]:
     require_file(path, "edge list")
     if path.suffix.lower() == ".parquet":
         return _read_parquet(path)
-    table = load_table(path, np.int64, skip_rows=_header_rows(path), usecols=(0, 1))
+    layout = table_layout(path, lambda first, _: not all(parses_as(v, int) for v in first[:2]))
+    table = load_table(path, np.int64, skip_rows=layout.skip_rows, usecols=(0, 1))
     return table[:, 0].copy(), table[:, 1].copy()
-
-
-def _header_rows(path: Path) -> int:
-    """Lines to skip so that a header line goes too: 0 without a header, else the header's
-    line number + 1 (``np.loadtxt`` counts comment lines among the skipped rows)."""
-    delimiter = DELIMITERS[path.suffix.lower()]
-    with path.open() as f:
-        for i, line in enumerate(f):
-            if line.strip() and not line.lstrip().startswith("#"):
-                fields = [v.strip() for v in line.split(delimiter)][:2]
-                return 0 if all(_is_int(v) for v in fields) else i + 1
-    return 0
-
-
-def _is_int(text: str) -> bool:
-    try:
-        int(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _read_parquet(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -105,17 +82,6 @@ def _read_parquet(path: Path) -> tuple[np.ndarray, np.ndarray]:
             raise GraphError(str(path), f"column {col!r} holds {values.dtype}, not integer node ids")
         out.append(values.astype(np.int64))
     return out[0], out[1]
-
-
-def _read_features(path: Path) -> np.ndarray:
-    """float32 [N, F] features, one row per node."""
-    x = load_vector_or_matrix(path, np.float32)
-    if x.ndim == 1:
-        x = x[:, None]
-    if x.ndim != 2:
-        raise GraphError(str(path), f"features must be a 2-d array [nodes, columns], got shape {x.shape}")
-    check_finite(x, str(path))
-    return x
 
 
 def _num_nodes(src: np.ndarray, dst: np.ndarray, x: np.ndarray | None, y: np.ndarray | None,
