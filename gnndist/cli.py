@@ -89,7 +89,7 @@ _TRAIN_FLAGS = {
     "lr": (TrainConfig, "lr"), "dropout": (TrainConfig, "dropout"), "weight_decay": (TrainConfig, "weight_decay"),
     "eval_every": (TrainConfig, "eval_every"), "seed": (TrainConfig, "seed"),
     "select": (TrainConfig, "select"), "select_mode": (TrainConfig, "select_mode"),
-    "patience": (TrainConfig, "patience"),
+    "patience": (TrainConfig, "patience"), "warmup_steps": (TrainConfig, "warmup_steps"),
     "checkpoint_every": (TrainConfig, "checkpoint_every"), "cpus_per_worker": (TrainConfig, "cpus_per_worker"),
     "gpus_per_worker": (TrainConfig, "gpus_per_worker"), "workers": (TrainConfig, "workers"),
     "min_workers": (TrainConfig, "min_workers"),
@@ -151,6 +151,9 @@ def _add_train(sub) -> None:
                    help="the validation score that picks the best epoch, whose model is kept and whose test "
                         "score is the run's result (default val_acc)")
     p.add_argument("--select-mode", choices=("max", "min"), help="whether larger --select is better (default max)")
+    p.add_argument("--warmup-steps", type=int,
+                   help="ramp the learning rate up linearly over the first N optimizer steps (default: 100, at "
+                        "most a tenth of the run's steps; 0: none)")
     p.add_argument("--patience", type=int,
                    help="stop once N validations in a row have not improved --select (default: never)")
     p.add_argument("--seed", type=int, help="training seed (default 0)")

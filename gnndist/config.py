@@ -247,6 +247,9 @@ class TrainConfig:
     to ``train``), larger being better unless ``select_mode`` is ``"min"``: the run keeps that
     epoch's model beside the latest and reports its test score (:mod:`gnndist.train.selection`).
     ``patience``: stop once that many validations in a row have not improved it (default: never).
+    ``warmup_steps``: ramp the learning rate up linearly over the run's first N optimizer steps
+    (default: 100, at most a tenth of the run's steps; 0: none); see
+    :func:`gnndist.train.step.warmup_length` for why.
     ``cpus_per_worker``: CPUs each worker reserves from Ray (fractions allowed, to run more parts
     than the machine has cores). ``gpus_per_worker``: GPUs each worker reserves; 0 trains on CPU
     with gradients all-reduced over gloo, 1 (or more) puts the model and its batches on the worker's
@@ -274,6 +277,7 @@ class TrainConfig:
     select: str = "val_acc"
     select_mode: str = "max"
     patience: int | None = None
+    warmup_steps: int | None = None
     checkpoint_every: int = 5
     seed: int = 0
     cpus_per_worker: float = 1.0
@@ -296,6 +300,8 @@ class TrainConfig:
             if self.workers is not None and len(self.worker_weights) != self.workers:
                 raise ConfigError(f"train.worker_weights has {len(self.worker_weights)} numbers for "
                                   f"{self.workers} workers: give one per worker")
+        if self.warmup_steps is not None and self.warmup_steps < 0:
+            raise ConfigError(f"train.warmup_steps must be 0 (none) or more, got {self.warmup_steps}")
         if self.max_failures is not None and self.max_failures < 0:
             raise ConfigError(f"train.max_failures must be 0 or more, got {self.max_failures}")
         if self.workers is not None and self.workers < 1:

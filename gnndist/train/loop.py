@@ -62,6 +62,8 @@ from gnndist.train.step import (
     flat_gradient,
     forward,
     trims_layers,
+    warmup_factor,
+    warmup_length,
 )
 
 PHASES = ("sample", "fetch", "wait", "forward_backward", "allreduce")
@@ -122,6 +124,8 @@ class Worker:
     split: bool = False  # whether those weights split parts between shards (per-worker shares)
     sync_every: int = 1  # steps between model averagings (1: synchronous SGD)
     steps_done: int = 0  # optimizer steps since the run began (local SGD averages every sync_every)
+    lr: float = 0.0  # the learning rate (a policy may change it), which the warm-up ramps up to
+    warmup: int = 0  # the learning-rate warm-up's optimizer steps
     stopping: bool = False  # a policy made the epoch under way the last
     resize: dict | None = None  # a policy's resize: this worker group ends after the epoch under way
     next_validation: int = 0  # the epoch of the next validation, where the run chooses when
@@ -136,7 +140,7 @@ class Worker:
             getattr(h, hook)(self, *args)
 
     def settings(self) -> Settings:
-        return Settings(batch_size=self.schedule.batch_size, lr=self.optimizer.param_groups[0]["lr"],
+        return Settings(batch_size=self.schedule.batch_size, lr=self.lr,
                         workers=self.world, sync_every=self.sync_every, shards=tuple(map(tuple, self.placement.shards)),
                         part_seeds=tuple(self.schedule.counts),
                         shard_seeds=tuple(shard_seeds(self.schedule.counts, shard) for shard in self.placement.pieces))
@@ -154,8 +158,7 @@ class Worker:
             if decision.refused is not None:
                 continue
             if decision.action == "set_lr":
-                for group in self.optimizer.param_groups:
-                    group["lr"] = decision.value
+                self.lr = decision.value  # the optimizer's from the next step (_step)
             elif decision.action == "set_batch_size":
                 self.batch_size = decision.value
             elif decision.action == "rebalance":
@@ -226,6 +229,11 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     adapter = Adapter(cfg["policies"], rank, world, device, check=lambda d: worker.refusal(d))
     start, changed, state = _restore(cfg, model, optimizer, adapter, rank, world)
     batch_size = state["batch_size"] if state else sampler.batch_size
+    counts = tuple(cfg["train_counts"])
+    # Fixed at the run's start, of the run as configured: a resumed run keeps it, whatever its
+    # epochs or a policy's batch size are now.
+    warmup = state["warmup"] if state and "warmup" in state else warmup_length(
+        config.warmup_steps, Schedule(counts, sampler.batch_size, sampler.drop_last).steps * config.epochs)
     every = config.monitor_every or (NOISE_EVERY if any(p.reads_noise_scale for p in cfg["policies"]) else 0)
     noise = NoiseScale() if every else None
     if noise is not None and state and state.get("noise_scale"):
@@ -236,7 +244,7 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     # A run that rebalanced goes on balanced so (its weights come back at the first epoch's start).
     weights = state.get("weights") if state else None
     worker = Worker(rank=rank, world=world, pieces=pieces, placement=placement, views=views, loaders=loaders,
-                    schedule=Schedule(tuple(cfg["train_counts"]), batch_size, sampler.drop_last),
+                    schedule=Schedule(counts, batch_size, sampler.drop_last),
                     model=model, optimizer=optimizer, device=device, config=config,
                     sampler=sampler, loss_fn=cfg["loss_fn"] or F.cross_entropy, metrics=cfg["metrics"],
                     hooks=list(cfg["hooks"]), trim=trims_layers(model), adapter=adapter, noise=noise,
@@ -244,6 +252,8 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
                     seeds_trained=state["seeds_trained"] if state else 0, batch_size=batch_size,
                     sync_every=state.get("sync_every", 1) if state else 1,
                     steps_done=state.get("steps_done", 0) if state else 0,
+                    # A checkpoint's optimizer holds the warmed-up rate: the policies' is in its state.
+                    lr=state.get("lr", optimizer.param_groups[0]["lr"]) if state else config.lr, warmup=warmup,
                     weights=weights if weights and len(weights) == world else None,
                     split=bool(state.get("split")) if state else False)
     return worker, start
@@ -395,6 +405,8 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
     wait for the device)."""
     model, config = worker.model, worker.config
     worker.optimizer.zero_grad(set_to_none=False)
+    for group in worker.optimizer.param_groups:
+        group["lr"] = worker.lr * warmup_factor(worker.steps_done, worker.warmup)
     total = torch.zeros(2, dtype=torch.float64, device=worker.device)
     local = worker.sync_every > 1 and worker.world > 1  # local SGD: no gradient all-reduce this step
     # The estimate needs the step's all-reduced gradient: not measured in local SGD.
@@ -667,6 +679,7 @@ def train_worker(cfg: dict) -> None:
                                 worker.placement.shards,
                                 adapt={"batch_size": worker.batch_size, "seeds_trained": worker.seeds_trained,
                                        "sync_every": worker.sync_every, "steps_done": worker.steps_done,
+                                       "lr": worker.lr, "warmup": worker.warmup,
                                        "weights": list(worker.placement.weights) if worker.placement.weights else None,
                                        "split": worker.placement.split,
                                        "policies": worker.adapter.state_dict(),

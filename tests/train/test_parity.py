@@ -35,7 +35,7 @@ from gnndist.testing import SaveParameters, saved_parameters
 from gnndist.train.loop import _open_shard
 from gnndist.train.models import build_model
 from gnndist.train.schedule import Piece, Schedule, assign_shards
-from gnndist.train.step import forward
+from gnndist.train.step import forward, warmup_factor, warmup_length
 from gnndist.train.trainer import train
 
 # The workers cannot import this test module: its policy class travels by value.
@@ -133,8 +133,11 @@ def _replay(root, servers, config: TrainConfig, sampler: SamplerConfig) -> dict[
     model = _fresh_model(root, config, sampler)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     batches = _part_batches(root, servers, sampler, schedule, range(config.epochs))
+    warmup = warmup_length(config.warmup_steps, schedule.steps * config.epochs)
+    assert warmup > 1  # the run's learning rate ramps up
     for epoch in range(config.epochs):
         for step in range(schedule.steps):
+            optimizer.param_groups[0]["lr"] = config.lr * warmup_factor(epoch * schedule.steps + step, warmup)
             optimizer.zero_grad(set_to_none=False)
             for part, stream in enumerate(batches):
                 b = next(stream)
@@ -165,7 +168,9 @@ def test_the_trajectory_does_not_depend_on_the_number_of_workers(cora4, tmp_path
     # dropout 0.5: the parts' own streams matter. Half a CPU each: 4 workers fit the session's 2 CPUs
     # (one torch thread each, whatever the share). The noise scale is measured every step: measuring
     # must not move the trajectory, and its estimate must not depend on the workers either.
-    config = TrainConfig(epochs=6, hidden=16, lr=0.01, checkpoint_every=2, cpus_per_worker=0.5, monitor_every=1)
+    # The learning rate warms up over the first 4 steps, whichever workers take them.
+    config = TrainConfig(epochs=6, hidden=16, lr=0.01, checkpoint_every=2, cpus_per_worker=0.5, monitor_every=1,
+                         warmup_steps=4)
     sampler = SamplerConfig(fanouts=(5, 5), batch_size=32)
     with _one_thread():
         replayed = _replay(root, servers, config, sampler)

@@ -4,6 +4,7 @@ import pytest
 
 from gnndist.config import ConfigError, TrainConfig
 from gnndist.train.selection import EVAL_FREE_S, EVAL_SHARE, Selection, validation_interval
+from gnndist.train.step import WARMUP_SHARE, WARMUP_STEPS, warmup_factor, warmup_length
 
 
 def test_the_best_epoch_is_the_highest_score_and_keeps_its_test_scores():
@@ -63,3 +64,13 @@ def test_validation_every_epoch_while_cheap_else_as_often_as_keeps_it_cheap():
 def test_bad_selection_settings_are_refused(changes, message):
     with pytest.raises(ConfigError, match=message):
         TrainConfig(**changes)
+
+
+def test_the_warmup_ramps_the_rate_up_over_its_steps_then_holds_it():
+    assert [warmup_factor(step, 4) for step in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+    assert warmup_factor(0, 0) == 1.0  # none
+    assert warmup_length(None, 10_000) == WARMUP_STEPS
+    assert warmup_length(None, 200) == int(200 * WARMUP_SHARE)  # a short run is not mostly warm-up
+    assert warmup_length(7, 200) == 7 and warmup_length(0, 200) == 0
+    with pytest.raises(ConfigError, match="warmup_steps"):
+        TrainConfig(warmup_steps=-1)
