@@ -35,7 +35,7 @@ bench: setup bench-env
 	$(BIN)/python scripts/bench_partition.py --out scripts/results/bench_partition.json
 	$(BENCH_VENV)/bin/python scripts/bench_sampler.py --out scripts/results/bench_sampler.json
 	$(BENCH_VENV)/bin/python scripts/bench_train.py --out scripts/results/bench_train.json
-	$(BENCH_VENV)/bin/python scripts/bench_train.py --parity --out scripts/results/bench_train_parity.json
+	$(BENCH_VENV)/bin/python scripts/bench_parity.py --out scripts/results/bench_parity.json
 	$(BENCH_VENV)/bin/python scripts/bench_train.py --concurrent-steps --sizes 100000:2000000 \
 		--out scripts/results/bench_train_concurrent_steps.json
 

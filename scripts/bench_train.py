@@ -19,11 +19,7 @@ without it the PyG rows record the import error and gnndist is still measured.
     .venv-bench/bin/python scripts/bench_train.py --out scripts/results/bench_train.json
     .venv-bench/bin/python scripts/bench_train.py --sizes 100000:2000000 --epochs 3 --rounds 1 --out /tmp/t.json
 
-With --parity it measures accuracy parity instead: GraphSAGE on Cora and Amazon Photo trained by
-gnndist with 1, 2 and 4 parts and by PyG's NeighborLoader recipe in one process, mean of 3 seeds
-(the statistical check that the test suite's exact gradient and parameter checks stand in for):
-
-    .venv-bench/bin/python scripts/bench_train.py --parity --out scripts/results/bench_train_parity.json
+Accuracy parity has a script of its own, ``scripts/bench_parity.py``.
 
 With --concurrent-steps it times gnndist's 1-thread step on one batch of the first size alone and
 with a second one running on the other core at the same time:
@@ -325,50 +321,6 @@ def _bench_graph(nodes: int, edges: int, epochs: int, rounds: int, workdir: Path
     return rows + [_best_round(same) for same in done.values()]
 
 
-# Accuracy parity: the same global batch in every run (batch_size is global, split over the parts). Photo
-# trains at lr 0.005: at 0.01 some runs collapse early (its binary features have about 259 of 745
-# set per node) whatever the number of parts, even in one process.
-PARITY_SEEDS, PARITY_EPOCHS, PARITY_FANOUTS, PARITY_HIDDEN = (0, 1, 2), 20, (10, 10), 64
-# split, global batch, learning rate
-PARITY_DATASETS = {"cora": ("default", 32, 0.01), "amazon-photo": ("random:0.6,0.2", 256, 0.005)}
-
-
-def _pyg_parity_run(graph, global_batch: int, lr: float, seed: int) -> float:
-    """Test accuracy of PyG's own recipe with the parity settings, in one process."""
-    model, data, _ = _pyg_fit(graph, PARITY_FANOUTS, PARITY_HIDDEN, global_batch, PARITY_EPOCHS, seed, lr=lr)
-    return _pyg_accuracy(model, data, torch.nonzero(graph.test_mask).flatten(), PARITY_FANOUTS, global_batch)
-
-
-def _parity(workdir: Path) -> list[dict]:
-    """Per dataset: mean test accuracy over the seeds of PyG's recipe and of gnndist with 1, 2
-    and 4 parts (the global batch split over the parts), and the gaps to PyG."""
-    from gnndist.api import partition
-    from gnndist.train.trainer import train
-
-    rows = []
-    for name, (split, global_batch, lr) in PARITY_DATASETS.items():
-        source = SourceConfig(dataset=name, split=split)
-        graph = load_graph(source)
-        accs = {"pyg": [_pyg_parity_run(graph, global_batch, lr, seed) for seed in PARITY_SEEDS]}
-        for parts in (1, 2, 4):
-            root = partition(source, PartitionConfig(method="metis", num_parts=parts), workdir / f"{name}-{parts}")
-            accs[f"gnndist_{parts}_parts"] = [
-                train(None, root, config=TrainConfig(model="sage", hidden=PARITY_HIDDEN, epochs=PARITY_EPOCHS,
-                                                     eval_every=PARITY_EPOCHS, checkpoint_every=PARITY_EPOCHS,
-                                                     seed=seed, cpus_per_worker=THREADS / parts, lr=lr),
-                      sampler=SamplerConfig(fanouts=PARITY_FANOUTS, batch_size=global_batch, seed=seed,
-                                            same_node_reads=True),
-                      out_dir=workdir / f"run-{name}-{parts}-{seed}").test_acc
-                for seed in PARITY_SEEDS]
-        means = {k: float(np.mean(v)) for k, v in accs.items()}
-        rows.append({"dataset": name, "split": split, "global_batch": global_batch, "lr": lr, "test_acc": accs,
-                     "mean_test_acc": means,
-                     "gap_to_pyg": {k: means[k] - means["pyg"] for k in means if k != "pyg"},
-                     "within_1.5_points_of_pyg": all(abs(means[k] - means["pyg"]) <= 0.015 for k in means)})
-        print(json.dumps(rows[-1]), flush=True)
-    return rows
-
-
 def _compare(results: list[dict]) -> dict:
     """Per graph: the scaling from 1 to 2 workers, and gnndist against PyG with the same total threads."""
     summary = {}
@@ -399,9 +351,6 @@ def main() -> None:
     parser.add_argument("--rounds", help="gnndist runs per size and worker count, the best one reported (one value: "
                                          "every size; default 3 below 1M nodes, else 1)")
     parser.add_argument("--out", type=Path, default=Path("scripts/results/bench_train.json"))
-    parser.add_argument("--parity", action="store_true",
-                        help="instead: accuracy parity on Cora and Amazon Photo, gnndist (1, 2, 4 parts) against "
-                             "PyG's NeighborLoader training, mean of 3 seeds")
     parser.add_argument("--concurrent-steps", action="store_true",
                         help="instead: gnndist's 1-thread training step alone and with a second one on the other "
                              "core at the same time (the first size)")
@@ -433,22 +382,6 @@ def main() -> None:
     if args.concurrent_steps:
         write_results(args.out, {"benchmark": "train_concurrent_steps", "batch_size": BATCH, "fanouts": list(FANOUTS),
                                  "results": [_concurrent_steps(*sizes[0])]})
-        return
-    if args.parity:
-        init_ray(num_cpus=THREADS)
-        with tempfile.TemporaryDirectory() as tmp:
-            rows = _parity(Path(tmp))
-        write_results(args.out, {
-            "benchmark": "train_parity", "model": "sage", "hidden": PARITY_HIDDEN, "fanouts": list(PARITY_FANOUTS),
-            "epochs": PARITY_EPOCHS, "seeds": list(PARITY_SEEDS), "dropout": TRAIN.dropout,
-            "weight_decay": TRAIN.weight_decay, "results": rows,
-            "note": "gnndist with k parts trains k workers on one global batch a step, each part giving it a share "
-                    "in proportion to its training seeds, so every run makes the same optimizer steps; the "
-                    "workers read the other parts from their files (same_node_reads: the same batches as server "
-                    "calls). PyG: NeighborLoader over the whole graph, stock GraphSAGE, "
-                    "one process. lr per dataset (Photo 0.005: at 0.01 some runs collapse early, see "
-                    "PARITY_DATASETS in scripts/bench_train.py). Test accuracy over every test node, sampled with "
-                    "the training fanouts."})
         return
     load = {"start": os.getloadavg()}  # the machine is shared: a busy one slows every contender
     results = []
