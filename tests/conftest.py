@@ -70,7 +70,8 @@ def cora_run(cora_parts, tmp_path_factory, ray_session) -> SharedRun:
     from gnndist.testing import SaveParameters
     from gnndist.train.trainer import train
 
-    config = TrainConfig(epochs=12, hidden=64, lr=0.01, dropout=0.0)
+    # The warm-up set, not derived from the epochs: runs cut shorter take the same steps.
+    config = TrainConfig(epochs=12, hidden=64, lr=0.01, dropout=0.0, warmup_steps=3)
     sampler = SamplerConfig(fanouts=(10, 10), batch_size=32)
     tmp = tmp_path_factory.mktemp("cora-run")
     result = train(None, cora_parts, config=config, sampler=sampler, out_dir=tmp / "run",
