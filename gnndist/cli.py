@@ -19,6 +19,7 @@ from gnndist.config import (
     SamplerConfig,
     SourceConfig,
     TrainConfig,
+    as_flags,
     from_dict,
     load_job,
 )
@@ -36,6 +37,7 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 _NUM_CLASSES_HELP = "class count, when the labels do not show it (default: largest label + 1)"
+_SPLIT_FORMS = "default | INDEX | per_class:TRAIN,VAL | random:TRAIN_FRAC,VAL_FRAC"
 
 # flag destination -> (config class, field). Flags left unset (None) keep the job file's value.
 _PARTITION_FLAGS = {
@@ -63,7 +65,7 @@ def _add_partition(sub) -> None:
     p.add_argument("--id-column", metavar="NAME|INDEX",
                    help="the labels and features tables' column of node ids, whose rows may then come in any "
                         "order (default: a header column named id, node or node_id; else row i is node i)")
-    p.add_argument("--split", help="split: default | INDEX | per_class:TRAIN,VAL | random:TRAIN_FRAC,VAL_FRAC")
+    p.add_argument("--split", help=f"split: {_SPLIT_FORMS}")
     p.add_argument("--undirected", action=argparse.BooleanOptionalAction, default=None,
                    help="add each edge's reverse (edge lists, OGB folders)")
     p.add_argument("--split-seed", type=int, help="seed of generated splits and synthetic graphs")
@@ -83,6 +85,7 @@ def _add_partition(sub) -> None:
 
 _TRAIN_FLAGS = {
     "dataset": (SourceConfig, "dataset"), "num_classes": (SourceConfig, "num_classes"),
+    "split": (SourceConfig, "split"), "split_seed": (SourceConfig, "seed"),
     "parts": (PartitionConfig, "num_parts"),
     "method": (PartitionConfig, "method"),
     "model": (TrainConfig, "model"), "hidden": (TrainConfig, "hidden"), "epochs": (TrainConfig, "epochs"),
@@ -120,6 +123,8 @@ class _WorkerRange(argparse.Action):
             namespace.min_workers, namespace.workers = (int(low), int(high)) if high else (None, int(low))
         except ValueError:
             parser.error(f"{option_string}: expected a number of workers like 4, or a range like 2-4, got {text!r}")
+        if high and not 1 <= namespace.min_workers <= namespace.workers:
+            parser.error(f"{option_string} {text}: a range MIN-MAX needs 1 <= MIN <= MAX")
 
 
 def _add_train(sub) -> None:
@@ -129,6 +134,9 @@ def _add_train(sub) -> None:
     p.add_argument("--partitions", help="an existing partition directory (else --dataset is partitioned)")
     p.add_argument("--dataset", help="dataset to partition when --partitions is not given (default cora)")
     p.add_argument("--num-classes", type=int, help=_NUM_CLASSES_HELP)
+    p.add_argument("--split", help=f"split when partitioning here: {_SPLIT_FORMS} (default: the dataset's own, "
+                                   "else per_class:20,30)")
+    p.add_argument("--split-seed", type=int, help="seed of a generated split when partitioning here (default 0)")
     p.add_argument("--parts", type=int, help="parts when partitioning here (default 2)")
     p.set_defaults(min_workers=None)
     p.add_argument("--workers", action=_WorkerRange,
@@ -227,7 +235,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_inspect(sub)
     _add_train(sub)
     _add_evaluate(sub)
+    for command in sub.choices.values():  # each destination's option, for _flag_names (argparse lists none)
+        command.set_defaults(_options={a.dest: a.option_strings[0] for a in command._actions if a.option_strings})
     return parser
+
+
+#: The flags of each command that set config fields.
+_COMMAND_FLAGS = {"partition": _PARTITION_FLAGS, "train": _TRAIN_FLAGS}
+
+
+def _flag_names(args) -> dict[str, str]:
+    """Config key (``section.field``) -> the option that sets it, for every field of
+    ``args.command`` that an error should name by its flag: one set by a flag, or by neither a
+    flag nor the job file. A value from the job file is named by its key, as the file spells it."""
+    try:
+        job = load_job(args.config) if getattr(args, "config", None) else {}
+    except ConfigError:  # the error being reported, perhaps
+        job = {}
+    names = {}
+    for dest, (cls, field) in _COMMAND_FLAGS.get(args.command, {}).items():
+        from_job = getattr(args, dest) is None and field in job.get(cls.SECTION, {})
+        if dest in args._options and not from_job:
+            names[f"{cls.SECTION}.{field}"] = args._options[dest]
+    return names
 
 
 def _configs(args, flags: dict, classes: tuple) -> list:
@@ -369,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
             return runners[args.command](args, console)
     except (GraphError, ConfigError, PartitionError, PartitionFormatError, PartitionWriteError, FileExistsError,
             CheckpointError, RunDirError, RunError) as e:
-        print(f"gnndist {args.command}: error: {e}", file=sys.stderr)
+        # Messages name config fields by their job-file keys; a user who typed flags sees flags.
+        print(f"gnndist {args.command}: error: {as_flags(str(e), _flag_names(args))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         return _interrupted(args, sys.argv[1:] if argv is None else argv, e)

@@ -45,9 +45,10 @@ def setting(key: str, value: Any) -> str:
 def as_flags(text: str, flags: dict[str, str]) -> str:
     """``text`` with every key of ``flags`` (``section.field`` -> its option, e.g. ``--lr``) written
     as that option, and a :func:`setting` of it as ``--option VALUE``. Only whole keys are
-    replaced: not inside a path or a longer name (``train.lr_decay``, ``runs/train.lr``)."""
+    replaced: not inside a path, a longer name or a quoted value (``train.lr_decay``,
+    ``runs/train.lr``, ``'train.lr'``)."""
     for key, flag in flags.items():
-        text = re.sub(rf"(?<![\w./-]){re.escape(key)}(?: = ([^\s,;)]+))?(?![\w])",
+        text = re.sub(rf"(?<![\w./'\"-]){re.escape(key)}(?: = ([^\s,;)]+))?(?![\w])",
                       lambda m, flag=flag: flag + (f" {m[1]}" if m[1] else ""), text)
     return text
 

@@ -281,7 +281,7 @@ def class_count(y: np.ndarray, origin: str, given: int | None = None) -> int:
             row = int(np.argmax(y >= given))
             raise GraphError(origin, f"label {int(y[row])} at row {row} (node {row}) is not below the given "
                              f"class count {given}", "classes are 0..num_classes-1: fix the label or raise "
-                             "--num-classes")
+                             "source.num_classes")
         return given
     count = top + 1
     labelled = y[y != UNLABELLED]
@@ -294,7 +294,7 @@ def class_count(y: np.ndarray, origin: str, given: int | None = None) -> int:
         row = int(np.argmax(y == top))
         raise GraphError(origin, f"the largest label, {top} at row {row} (node {row}), makes {count:,} classes "
                          f"but {problem}", "labels must be class ids 0..C-1: renumber them, or set the class "
-                         "count with --num-classes / source.num_classes if it is right")
+                         "count with source.num_classes if it is right")
     return count
 
 

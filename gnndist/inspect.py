@@ -18,6 +18,7 @@ from gnndist.partition.format import (
     part_stats,
     read_manifest,
 )
+from gnndist.sources.splits import describe_split
 
 _STAT_KEYS = ("num_inner", "num_edges", "num_cut_edges", "num_halo", "num_train", "num_val", "num_test")
 
@@ -49,6 +50,7 @@ def report(root: str | Path) -> dict:
                   # partitions written before featureless graphs were accepted always hold given ones
                   "features": graph.get("features", GIVEN_FEATURES)},
         "method": manifest["method"]["name"],
+        "split": manifest.get("split"),  # None: written before the split was recorded
         "num_parts": k,
         "halo_hops": manifest["halo_hops"],
         "parts": parts,
@@ -213,6 +215,7 @@ def render(rep: dict, console) -> None:
         " (the graph has none: a constant and log(1 + in-degree))" if g["features"] == DEGREE_FEATURES else "")
     console.print(f"[bold]{rep['path']}[/]: {g['name']}, {g['num_nodes']:,} nodes, {g['num_edges']:,} edges, "
                   f"{features}, {rep['num_parts']} parts by {rep['method']}, {rep['halo_hops']}-hop halo")
+    console.print(f"split: {describe_split(rep['split'])}", soft_wrap=True)
     table = Table(title="parts", box=box.SIMPLE_HEAD)
     for col in ("part", "nodes", "in-edges", "train", "val", "test", "halo", "halo/nodes", "cut in-edges",
                 "cut share"):

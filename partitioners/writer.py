@@ -5,6 +5,7 @@ source id), extracts each part's CSC in-edges and L-hop halo, and writes everyth
 ``gnndist.partition.format`` (the only module that knows the layout). The stored features are
 :meth:`Graph.input_features`: the graph's own, or for a graph without features two structural
 columns computed once from the whole graph (recorded as ``graph.features`` in the manifest).
+The manifest's ``split`` says which split the masks are (``gnndist.sources.splits.split_record``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from gnndist.partition.book import PartitionBook
 from gnndist.partition.csc import gather_rows
 from gnndist.partition.format import PartArrays, PartitionWriter, encode_split, part_stats
 from gnndist.progress import QuietReporter, Reporter
+from gnndist.sources import splits
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ def write_partitions(graph: Graph, assignment: np.ndarray, config: PartitionConf
                       "feature_dim": features.shape[1], "features": feature_kind,
                       "origin": graph.origin, "meta": _scalar_items(graph.meta)},
             "method": {"name": config.method, "config": to_dict(config)},
+            "split": graph.meta.get("split", splits.GIVEN),
             "num_parts": config.num_parts,
             "halo_hops": config.halo_hops,
             "offsets": relabel.book.offsets.tolist(),

@@ -55,7 +55,7 @@ def test_check_fails_on_tampering(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--parts", "3000"], "cannot make 3000 parts"),
-    (["--parts", "0"], "num_parts must be at least 1"),
+    (["--parts", "0"], "--parts must be at least 1"),
     (["--parts", "2", "--weights", "1,2,3"], "3 entries for 2 parts"),
     (["--parts", "2", "--weights", "1,-1"], "must all be positive"),
     (["--dataset", "/nonexistent/graph.csv"], "/nonexistent/graph.csv"),

@@ -234,7 +234,7 @@ class Exchange:
         if attempt >= self.servers.max_restarts:
             dead = ", ".join(f"part {q} ({self.servers.name(q)})" for q in error.parts)
             again = (f"it died more than the {self.servers.max_restarts} times it is restarted"
-                     if self.servers.max_restarts else "servers are not restarted without --max-failures")
+                     if self.servers.max_restarts else "servers are not restarted without train.max_failures")
             raise RemoteError(f"part {self.part}: a partition server among {dead} died or is unreachable ({again}). "
                               f"Ray said: {error.cause}") from None
         time.sleep(min(2.0, 0.5 * (attempt + 1)))  # the driver looks for lost servers every second

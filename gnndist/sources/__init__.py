@@ -30,7 +30,7 @@ from gnndist.sources.npz import load_gnn_benchmark, load_heterophilous
 from gnndist.sources.ogb import is_ogb_folder, load_ogb
 from gnndist.sources.planetoid import load_planetoid, planetoid_name
 from gnndist.sources.pyg import from_pyg
-from gnndist.sources.splits import with_split
+from gnndist.sources.splits import split_record, with_split
 from gnndist.sources.synthetic import PREFIX as SYNTHETIC_PREFIX
 from gnndist.sources.synthetic import load_synthetic
 
@@ -78,8 +78,15 @@ def detect_format(path: Path) -> str:
 
 
 def load_graph(config: SourceConfig, reporter: Reporter | None = None) -> Graph:
-    """The graph ``config.dataset`` names (see the module docstring)."""
-    reporter = reporter or QuietReporter()
+    """The graph ``config.dataset`` names (see the module docstring), with the split it was given
+    recorded as ``meta["split"]`` (see :func:`gnndist.sources.splits.split_record`)."""
+    graph = _load(config, reporter or QuietReporter())
+    # The graph was just built, so its meta dict is nobody else's.
+    graph.meta["split"] = split_record(config.split, config.seed, graph)
+    return graph
+
+
+def _load(config: SourceConfig, reporter: Reporter) -> Graph:
     dataset = config.dataset
     if dataset in BUNDLED or dataset.startswith(BUNDLED_PREFIX):
         name = dataset.removeprefix(BUNDLED_PREFIX)

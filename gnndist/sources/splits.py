@@ -125,12 +125,58 @@ def random_split(y: np.ndarray, train: float, val: float, rng: np.random.Generat
 
 
 def with_split(graph: Graph, split: str, seed: int = 0) -> Graph:
-    """A copy of ``graph`` with masks from ``split`` (``"default"`` keeps the graph's own)."""
+    """A copy of ``graph`` with masks from ``split`` (``"default"`` keeps the graph's own), which
+    its ``meta["split"]`` records (see :func:`split_record`)."""
     y = graph.y.numpy()
     own = (graph.train_mask.numpy(), graph.val_mask.numpy(), graph.test_mask.numpy())
     has_own = any(m.any() for m in own)
     train, val, test = choose_split(split, y, seed=seed, origin=graph.origin, default=own if has_own else None)
-    return dataclasses.replace(graph, train_mask=_tensor(train), val_mask=_tensor(val), test_mask=_tensor(test))
+    # A meta dict of its own: replace() would share the original's, which keeps its own record.
+    chosen = dataclasses.replace(graph, train_mask=_tensor(train), val_mask=_tensor(val), test_mask=_tensor(test),
+                                 meta=dict(graph.meta))
+    chosen.meta["split"] = split_record(split, seed, chosen)
+    return chosen
+
+
+#: ``meta["split"]`` of a graph whose masks were given with it (an in-memory graph).
+GIVEN = {"scheme": "given"}
+
+
+def split_record(split: str, seed: int, graph: Graph) -> dict:
+    """What ``graph``'s masks are, as the partition manifest records it: ``{"scheme": split}``
+    with the ``"seed"`` of a random scheme, and for ``"default"`` what it ``"used"``: ``"own"``
+    (the source's split), :data:`FALLBACK` (and its seed) or ``"none"`` (no node has a label)."""
+    try:
+        spec = parse_split(split)
+    except ConfigError:  # the graph loaded, so the source knows it: a name of its own (an OGB scheme)
+        return {"scheme": split.strip()}
+    if spec.kind in ("per_class", "random"):
+        return {"scheme": split.strip(), "seed": seed}
+    if spec.kind == "index":
+        return {"scheme": split.strip()}
+    masks = (graph.train_mask.numpy(), graph.val_mask.numpy(), graph.test_mask.numpy())
+    if not any(m.any() for m in masks):
+        return {"scheme": "default", "used": "none"}
+    # The same labels and seed give the same masks, so drawing the fallback again tells whether the
+    # source had a split of its own, without every source having to report which it used.
+    fallback = choose_split(FALLBACK, graph.y.numpy(), seed=seed, origin=graph.origin)
+    if all(np.array_equal(m, f) for m, f in zip(masks, fallback, strict=True)):
+        return {"scheme": "default", "used": FALLBACK, "seed": seed}
+    return {"scheme": "default", "used": "own"}
+
+
+def describe_split(record: dict | None) -> str:
+    """A :func:`split_record` (or :data:`GIVEN`; ``None`` where nothing was recorded) in words."""
+    if record is None:
+        return "not recorded (partitioned by an older gnndist)"
+    seed = f", seed {record['seed']}" if "seed" in record else ""
+    scheme, used = record["scheme"], record.get("used")
+    if scheme == "given":
+        return "the masks the graph came with (an in-memory graph)"
+    if scheme == "default":
+        return {"own": "default: the source's own split", "none": "default: none (no node has a label)"}.get(
+            used, f"default: {used}{seed} (the source has no split of its own)")
+    return scheme + seed if seed else f"the source's split {scheme}"  # drawn at random, or one of its own
 
 
 def _empty(n: int) -> Masks:

@@ -150,7 +150,7 @@ def assign_shards(counts: Sequence[int], workers: int, weights: Sequence[float] 
     k = len(counts)
     if not 1 <= workers <= k:
         raise ConfigError(f"{workers} workers for {k} parts: a run has between 1 and as many workers as parts "
-                          "(a worker trains one or more whole parts); lower --workers or partition into more parts")
+                          "(a worker trains one or more whole parts); lower train.workers or partition into more parts")
     weights = np.ones(workers) if weights is None else np.asarray(weights, dtype=np.float64)
     if weights.shape != (workers,) or not (weights > 0).all():
         raise ConfigError(f"worker weights {list(weights)} must be {workers} positive numbers, one per worker")

@@ -21,7 +21,7 @@ from ray.util.queue import Queue
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from gnndist.adapt.policy import Policy
-from gnndist.config import ConfigError, SamplerConfig, TrainConfig, to_dict
+from gnndist.config import ConfigError, SamplerConfig, TrainConfig, setting, to_dict
 from gnndist.graph import GraphError
 from gnndist.partition.format import PartitionFormatError, partition_sha, read_manifest
 from gnndist.runtime.cluster import init_ray, shutdown_ray, worker_room
@@ -241,11 +241,12 @@ def _workers(num_parts: int, config: TrainConfig) -> int:
     workers = config.min_workers or config.workers or min(num_parts, max(room, 1))
     for kind, each, have in needs:
         if workers * each > have:
-            fix = (f"lower train.{kind.lower()}s_per_worker (e.g. {have / workers:g})" if have
-                   else "set train.gpus_per_worker to 0 to train on CPU")
+            share = setting(f"train.{kind.lower()}s_per_worker", f"{have / workers:g}")
+            fix = f"give each worker fewer {kind}s ({share})" if have else \
+                f"train on CPU ({setting('train.gpus_per_worker', 0)})"
             counted = f"{workers} worker{'s' * (workers != 1)} x {each:g} {kind}s"
             raise ConfigError(f"{counted} need {workers * each:g} {kind}s but the Ray cluster has {have:g}: {fix}, "
-                              "use fewer workers (--workers), or add nodes")
+                              "use fewer workers (train.workers), or add nodes")
     return config.workers or workers
 
 

@@ -94,7 +94,7 @@ def test_a_label_not_below_num_classes_names_the_row(edges, tmp_path, capsys):
 
 def test_num_classes_must_be_positive(edges, tmp_path, capsys):
     err = _refused(capsys, "--dataset", edges, "--num-classes", "0", "--out", tmp_path / "parts")
-    assert "source.num_classes must be at least 1, got 0" in err
+    assert "--num-classes must be at least 1, got 0" in err
 
 
 def test_a_negative_label_other_than_minus_one_names_the_row(edges, tmp_path, capsys):

@@ -56,7 +56,7 @@ def test_several_schemes_need_a_name(tmp_path):
     with pytest.raises(GraphError, match=r"split.*\['a', 'b'\]"):
         load_graph(SourceConfig(dataset=str(folder)))
     named = load_graph(SourceConfig(dataset=str(folder), split="b"))
-    assert np.flatnonzero(named.train_mask.numpy()).tolist() == [1]
+    assert np.flatnonzero(named.train_mask.numpy()).tolist() == [1] and named.meta["split"] == {"scheme": "b"}
     indexed = load_graph(SourceConfig(dataset=str(folder), split="1"))
     assert indexed.sha256() == named.sha256()
 
