@@ -11,6 +11,8 @@ from pathlib import Path
 
 from gnndist.config import (
     BALANCE_TARGETS,
+    FEATURE_DTYPES,
+    FEATURE_STORAGES,
     MODELS,
     PARTITION_METHODS,
     AdaptConfig,
@@ -50,7 +52,16 @@ _PARTITION_FLAGS = {
     "weights": (PartitionConfig, "weights"), "balance": (PartitionConfig, "balance"),
     "halo_hops": (PartitionConfig, "halo_hops"), "seed": (PartitionConfig, "seed"),
     "chunk_edges": (PartitionConfig, "chunk_edges"), "imbalance": (PartitionConfig, "imbalance"),
+    "feature_storage": (PartitionConfig, "feature_storage"), "feature_dtype": (PartitionConfig, "feature_dtype"),
 }
+
+
+def _features_file(text: str) -> str:
+    """``--features``: a features file; the words of ``--feature-storage`` are refused with a pointer to it."""
+    if text in FEATURE_STORAGES and not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"names a features file, and there is no file {text!r}; to store the "
+                                         f"features {text}, pass --feature-storage {text}")
+    return text
 
 
 def _add_partition(sub) -> None:
@@ -58,7 +69,8 @@ def _add_partition(sub) -> None:
                        description="Partition a graph: gnndist partition --dataset cora --parts 2 --out parts/")
     p.add_argument("--config", help="job file (.yaml/.yml/.toml) with [source] and [partition] tables")
     p.add_argument("--dataset", help="cora | amazon-photo | PATH | synthetic:sbm|rmat:key=value,... (default cora)")
-    p.add_argument("--features", help="features file (.npy/.csv) for an edge-list dataset")
+    p.add_argument("--features", type=_features_file,
+                   help="features file (.npy/.csv, or a SciPy sparse .npz) for an edge-list dataset")
     p.add_argument("--labels", help="labels file (.npy/.csv/.txt) for an edge-list dataset")
     p.add_argument("--label-column", metavar="NAME|INDEX",
                    help="the labels table's column of classes (default: its only column besides the id column)")
@@ -78,6 +90,11 @@ def _add_partition(sub) -> None:
     p.add_argument("--seed", type=int, help="partitioner seed (default 0)")
     p.add_argument("--chunk-edges", type=int, help="edges per chunk for --method streaming")
     p.add_argument("--imbalance", type=float, help="allowed load imbalance for METIS (default 0.03)")
+    p.add_argument("--feature-storage", choices=FEATURE_STORAGES,
+                   help="store features dense or sparse (CSR); auto: sparse when under 10%% are non-zero (default)")
+    p.add_argument("--feature-dtype", choices=FEATURE_DTYPES,
+                   help="stored features' type: float16/bfloat16 halve disk, memory and halo bytes; workers "
+                        "compute in float32 (default float32)")
     p.add_argument("--out", required=True, help="partition directory to create")
     p.add_argument("--force", action="store_true", help="replace --out if it is an existing partition directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars or report")

@@ -23,6 +23,11 @@ PARTITION_METHODS = ("metis", "random", "streaming")
 BALANCE_TARGETS = ("nodes", "edges", "train")
 #: Built-in models (``torch_geometric.nn`` basic GNNs).
 MODELS = ("sage", "gcn", "gat", "gin")
+#: How partitions store features (``PartitionConfig.feature_storage``): ``auto`` stores them
+#: sparse (CSR) when few are non-zero (``gnndist.partition.features.SPARSE_BELOW``).
+FEATURE_STORAGES = ("auto", "dense", "sparse")
+#: Value types of stored features (``PartitionConfig.feature_dtype``); bfloat16 as uint16 bits.
+FEATURE_DTYPES = ("float32", "float16", "bfloat16")
 #: How the remote-feature cache picks its nodes.
 CACHE_POLICIES = ("access", "degree")
 
@@ -103,6 +108,9 @@ class PartitionConfig:
     for heterogeneous workers; ``None`` means equal parts. ``balance``: what METIS keeps balanced.
     ``halo_hops``: depth L of the halo each part records. ``chunk_edges``: edges per chunk read
     by the streaming partitioner. ``imbalance``: allowed load imbalance (METIS ufactor / 1000).
+    ``feature_storage``: features stored ``dense``, ``sparse`` (CSR), or ``auto``: sparse when
+    under 10% of them are non-zero. ``feature_dtype``: ``float32``, or ``float16``/``bfloat16``,
+    which halve the features' disk, memory and halo bytes (workers compute in float32).
     """
 
     SECTION = "partition"
@@ -115,8 +123,16 @@ class PartitionConfig:
     seed: int = 0
     chunk_edges: int = 1 << 20
     imbalance: float = 0.03
+    feature_storage: str = "auto"
+    feature_dtype: str = "float32"
 
     def __post_init__(self) -> None:
+        if self.feature_storage not in FEATURE_STORAGES:
+            raise ConfigError(f"partition.feature_storage {self.feature_storage!r} is unknown: choose one of "
+                              f"{FEATURE_STORAGES}")
+        if self.feature_dtype not in FEATURE_DTYPES:
+            raise ConfigError(f"partition.feature_dtype {self.feature_dtype!r} is unknown: choose one of "
+                              f"{FEATURE_DTYPES}")
         if self.method not in PARTITION_METHODS:
             raise ConfigError(f"partition.method {self.method!r} is unknown: choose one of {PARTITION_METHODS}")
         if self.num_parts < 1:

@@ -12,7 +12,9 @@ Documented handling of messy input (applied by :meth:`Graph.from_edges`):
 - self-loops are dropped (models that want them add their own, e.g. ``GCNConv``), and the number
   dropped is kept in ``Graph.dropped_self_loops``;
 - isolated nodes are kept: they are nodes, they get a part and count towards balance;
-- a graph without features is legal: it holds ``x`` float32 [N, 0] as given, and partitioning
+- features are dense (``np.ndarray``) or sparse (``scipy.sparse.csr_matrix``, kept sparse from
+  the source to the partition: bag-of-words features are mostly zeros), float32 either way;
+- a graph without features is legal: it holds features float32 [N, 0] as given, and partitioning
   stores :meth:`Graph.input_features` instead, two structural columns (a constant 1 and
   ``log(1 + in-degree)``), so that every model has an input (see :data:`DEGREE_FEATURES`);
 - the class count is the largest label + 1 unless given; a count that the labels make
@@ -27,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 
 #: Label of a node without a class (it may sit in no split, or only in unsupervised use).
@@ -62,8 +65,10 @@ class Graph:
         name: short dataset name, e.g. ``"cora"``.
         indptr: int64 [N + 1], CSC offsets of each node's in-edges.
         indices: int64 [E], source node of each in-edge, grouped by destination.
-        x: float32 [N, F] node features; F = 0 for a graph without features, which partitioning
-            gives structural input features instead (:meth:`input_features`).
+        features: float32 [N, F] node features, a dense ``np.ndarray`` or a canonical
+            ``scipy.sparse.csr_matrix`` (sorted columns, no duplicates); F = 0 for a graph
+            without features, which partitioning gives structural input features instead
+            (:meth:`input_features`). :attr:`x` is them as a dense torch tensor.
         y: int64 [N] class labels in ``[0, num_classes)``, or ``UNLABELLED``.
         train_mask, val_mask, test_mask: bool [N], pairwise disjoint.
         num_classes: number of classes.
@@ -74,7 +79,7 @@ class Graph:
     name: str
     indptr: torch.Tensor
     indices: torch.Tensor
-    x: torch.Tensor
+    features: np.ndarray | sp.csr_matrix
     y: torch.Tensor
     train_mask: torch.Tensor
     val_mask: torch.Tensor
@@ -96,7 +101,7 @@ class Graph:
         dst: np.ndarray | torch.Tensor,
         *,
         num_nodes: int,
-        x: np.ndarray | torch.Tensor | None,
+        x: np.ndarray | torch.Tensor | sp.spmatrix | sp.sparray | None,
         y: np.ndarray | torch.Tensor,
         train_mask: np.ndarray | torch.Tensor,
         val_mask: np.ndarray | torch.Tensor,
@@ -111,7 +116,8 @@ class Graph:
         """Build a graph from an edge list ``src[i] -> dst[i]`` (int, global ids, length E).
 
         With ``undirected=True`` every edge is also added reversed. Duplicates are merged and
-        self-loops dropped (see the module docstring). ``num_classes`` defaults to ``max(y) + 1``,
+        self-loops dropped (see the module docstring). ``x``: features [N, F], dense, SciPy
+        sparse or a torch sparse tensor (sparse ones stay sparse, as CSR). ``num_classes`` defaults to ``max(y) + 1``,
         checked by :func:`class_count`, whose errors name ``labels_origin`` (default ``origin``).
         """
         src = _as_int64(src, origin, "edge sources")
@@ -123,12 +129,12 @@ class Graph:
         indptr, indices, loops = _build_csc(src, dst, num_nodes, undirected)
         y_t = torch.as_tensor(np.asarray(y)).to(torch.int64)
         num_classes = class_count(y_t.numpy(), labels_origin or origin, num_classes)
-        x_t = torch.zeros((num_nodes, 0), dtype=torch.float32) if x is None else _as_float32(x, origin)
+        features = np.zeros((num_nodes, 0), dtype=np.float32) if x is None else as_features(x, origin)
         return cls(
             name=name,
             indptr=torch.from_numpy(indptr),
             indices=torch.from_numpy(indices),
-            x=x_t,
+            features=features,
             y=y_t,
             train_mask=torch.as_tensor(np.asarray(train_mask)).to(torch.bool),
             val_mask=torch.as_tensor(np.asarray(val_mask)).to(torch.bool),
@@ -152,7 +158,7 @@ class Graph:
             raise GraphError(self.origin, "indptr does not span indices")
         if self.indices.numel() and (int(self.indices.min()) < 0 or int(self.indices.max()) >= n):
             raise GraphError(self.origin, f"an edge names a node outside 0..{n - 1}")
-        for what, t in (("features", self.x), ("labels", self.y), ("train_mask", self.train_mask),
+        for what, t in (("features", self.features), ("labels", self.y), ("train_mask", self.train_mask),
                         ("val_mask", self.val_mask), ("test_mask", self.test_mask)):
             if t.shape[0] != n:
                 raise GraphError(self.origin, f"{what} have {t.shape[0]} rows but the graph has {n} nodes")
@@ -160,9 +166,17 @@ class Graph:
         self._validate_labels()
 
     def _validate_features(self) -> None:
-        if self.x.dtype != torch.float32 or self.x.ndim != 2:
-            raise GraphError(self.origin, f"features must be float32 [N, F], got {self.x.dtype} {tuple(self.x.shape)}")
-        check_finite(self.x.numpy(), self.origin)
+        x = self.features
+        if sp.issparse(x):
+            if x.format != "csr" or x.dtype != np.float32 or not x.has_canonical_format:
+                raise GraphError(self.origin, f"sparse features must be a canonical float32 CSR matrix, got "
+                                 f"{x.format} {x.dtype}", "build the graph with Graph.from_edges")
+            check_finite(x.data, self.origin)
+            return
+        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 2:
+            raise GraphError(self.origin, f"features must be float32 [N, F], got {type(x).__name__} "
+                             f"{getattr(x, 'dtype', '')} {tuple(getattr(x, 'shape', ()))}")
+        check_finite(x, self.origin)
 
     def _validate_labels(self) -> None:
         y = self.y
@@ -186,7 +200,14 @@ class Graph:
 
     @property
     def feature_dim(self) -> int:
-        return self.x.shape[1]
+        return self.features.shape[1]
+
+    @property
+    def x(self) -> torch.Tensor:
+        """float32 [N, F] features as a dense tensor (shares memory with dense features; sparse
+        ones are densified, N * F * 4 bytes: for small graphs and baselines, never partitioning)."""
+        x = self.features
+        return torch.from_numpy(x.toarray() if sp.issparse(x) else x)
 
     def in_degree(self) -> torch.Tensor:
         """int64 [N]: number of in-edges of each node."""
@@ -209,8 +230,9 @@ class Graph:
             lo, hi = indptr[start], indptr[stop]
             yield start, indptr[start:stop + 1] - lo, indices[lo:hi]
 
-    def input_features(self) -> tuple[np.ndarray, str]:
-        """The features a model reads: float32 [N, F'] (global ids, node order) and their kind.
+    def input_features(self) -> tuple[np.ndarray | sp.csr_matrix, str]:
+        """The features a model reads: float32 [N, F'] (global ids, node order; dense or CSR as
+        :attr:`features`) and their kind.
 
         The graph's own ``x`` (kind :data:`GIVEN_FEATURES`) when it has columns. A graph without
         features gets (kind :data:`DEGREE_FEATURES`) two columns computed from the whole graph,
@@ -220,15 +242,20 @@ class Graph:
         It costs 8 bytes a node, needs no parameters and no change to the halo exchange.
         """
         if self.feature_dim:
-            return self.x.numpy(), GIVEN_FEATURES
+            return self.features, GIVEN_FEATURES
         x = np.ones((self.num_nodes, 2), dtype=np.float32)
         x[:, 1] = np.log1p(self.in_degree().numpy())
         return x, DEGREE_FEATURES
 
     def sha256(self) -> str:
-        """Content hash of structure, features, labels and splits (hex)."""
+        """Content hash of structure, features, labels and splits (hex). Sparse features hash
+        their CSR arrays (the same values held dense hash differently): hashing them as dense
+        rows would read N * F * 4 bytes."""
         h = hashlib.sha256()
-        for t in (self.indptr, self.indices, self.x, self.y, self.train_mask, self.val_mask, self.test_mask):
+        x = self.features
+        features = (torch.from_numpy(x),) if not sp.issparse(x) else (
+            torch.tensor(x.shape), torch.from_numpy(x.indptr), torch.from_numpy(x.indices), torch.from_numpy(x.data))
+        for t in (self.indptr, self.indices, *features, self.y, self.train_mask, self.val_mask, self.test_mask):
             h.update(str((t.dtype, tuple(t.shape))).encode())
             # A flat byte view hashes the same bytes as before; memoryview.cast refuses an empty
             # [N, 0] feature array (a graph without features).
@@ -318,13 +345,33 @@ def _as_int64(a, origin: str, what: str) -> np.ndarray:
     return arr.astype(np.int64, copy=False).ravel() if arr.ndim <= 1 else arr.astype(np.int64, copy=False)
 
 
-def _as_float32(a, origin: str) -> torch.Tensor:
+def as_features(a, origin: str) -> np.ndarray | sp.csr_matrix:
+    """Features ``a`` ([N, F] or [N]: an array, a torch tensor, dense or sparse, or a SciPy
+    sparse matrix) as float32: dense ones as a C-ordered ``np.ndarray``, sparse ones as a
+    canonical CSR matrix (never densified)."""
+    if isinstance(a, torch.Tensor) and a.layout != torch.strided:
+        a = _torch_sparse_to_scipy(a, origin)
+    if sp.issparse(a):
+        if a.ndim != 2:
+            raise GraphError(origin, f"features must be a 2-d matrix [nodes, columns], got shape {a.shape}")
+        csr = sp.csr_matrix(a, dtype=np.float32, copy=True)  # the caller's matrix stays as it was
+        csr.sum_duplicates()  # also sorts each row's columns
+        return csr
     arr = a.numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
         raise GraphError(origin, f"features must be a 2-d array [nodes, columns], got shape {arr.shape}")
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def _torch_sparse_to_scipy(t: torch.Tensor, origin: str) -> sp.coo_matrix:
+    """A 2-d torch sparse tensor (COO or CSR, PyG's ``SparseTensor`` converted by the caller) as SciPy COO."""
+    if t.dim() != 2:
+        raise GraphError(origin, f"sparse features must be 2-d [nodes, columns], got shape {tuple(t.shape)}")
+    coo = t.to_sparse_coo().coalesce()
+    rows, cols = coo.indices().numpy()
+    return sp.coo_matrix((coo.values().numpy(), (rows, cols)), shape=tuple(t.shape))
 
 
 def _check_ids(ids: np.ndarray, num_nodes: int, origin: str) -> None:

@@ -9,7 +9,9 @@ import numpy as np
 from gnndist.graph import DEGREE_FEATURES, GIVEN_FEATURES, Graph
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.csc import gather_rows, merge_segments
+from gnndist.partition.features import part_features, same_rows
 from gnndist.partition.format import (
+    FeatureLayout,
     PartArrays,
     PartitionFormatError,
     check_files,
@@ -48,7 +50,9 @@ def report(root: str | Path) -> dict:
         "path": str(root),
         "graph": {**{key: graph[key] for key in ("name", "num_nodes", "num_edges", "feature_dim", "num_classes")},
                   # partitions written before featureless graphs were accepted always hold given ones
-                  "features": graph.get("features", GIVEN_FEATURES)},
+                  "features": graph.get("features", GIVEN_FEATURES),
+                  "feature_encoding": FeatureLayout.of(manifest).encoding,
+                  "feature_dtype": FeatureLayout.of(manifest).dtype},
         "method": manifest["method"]["name"],
         "split": manifest.get("split"),  # None: written before the split was recorded
         "num_parts": k,
@@ -100,7 +104,7 @@ def check(root: str | Path, *, verify: bool = True, source: Graph | None = None)
     problems += _check_id_map(parts, manifest)
     problems += _check_halos(parts, book, manifest["halo_hops"])
     if source is not None and not problems:
-        problems += _check_against_source(parts, source)
+        problems += _check_against_source(parts, source, FeatureLayout.of(manifest))
     return problems
 
 
@@ -175,7 +179,7 @@ def _owner_sources(parts: list[PartArrays], book: PartitionBook, ids: np.ndarray
     return merge_segments(ids.size, groups)[1]
 
 
-def _check_against_source(parts: list[PartArrays], source: Graph) -> list[str]:
+def _check_against_source(parts: list[PartArrays], source: Graph, layout: FeatureLayout) -> list[str]:
     new_to_old = np.concatenate([a.orig_ids for a in parts])
     if new_to_old.size != source.num_nodes:
         return [f"the partition has {new_to_old.size} nodes, the source graph {source.num_nodes}"]
@@ -191,8 +195,11 @@ def _check_against_source(parts: list[PartArrays], source: Graph) -> list[str]:
     if not np.array_equal(got, expected):
         problems.append("the parts' edges differ from the source graph's (each source edge must be in "
                         "exactly one part's CSC)")
-    x = np.concatenate([np.asarray(a.features) for a in parts])
-    if not np.array_equal(x.view(np.uint8), source.input_features()[0][new_to_old].view(np.uint8)):
+    # Each part's rows as the writer stores them (encoding, rounding), compared bit for bit: one
+    # part's rows are dense at a time at most, never the whole of sparse features.
+    features = source.input_features()[0]
+    if not all(same_rows(a.features, part_features(features, a.orig_ids, layout.encoding, layout.dtype))
+               for a in parts):
         problems.append("features differ from the source graph's")
     if not np.array_equal(np.concatenate([a.labels for a in parts]), source.y.numpy()[new_to_old]):
         problems.append("labels differ from the source graph's")
@@ -213,6 +220,7 @@ def render(rep: dict, console) -> None:
     g = rep["graph"]
     features = f"{g['feature_dim']} features" + (
         " (the graph has none: a constant and log(1 + in-degree))" if g["features"] == DEGREE_FEATURES else "")
+    features += f" stored {g['feature_encoding']} {g['feature_dtype']}"
     console.print(f"[bold]{rep['path']}[/]: {g['name']}, {g['num_nodes']:,} nodes, {g['num_edges']:,} edges, "
                   f"{features}, {rep['num_parts']} parts by {rep['method']}, {rep['halo_hops']}-hop halo")
     console.print(f"split: {describe_split(rep['split'])}", soft_wrap=True)

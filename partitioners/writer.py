@@ -6,6 +6,9 @@ source id), extracts each part's CSC in-edges and L-hop halo, and writes everyth
 :meth:`Graph.input_features`: the graph's own, or for a graph without features two structural
 columns computed once from the whole graph (recorded as ``graph.features`` in the manifest).
 The manifest's ``split`` says which split the masks are (``gnndist.sources.splits.split_record``).
+Features are stored dense or as CSR, in float32 or half precision (``PartitionConfig``'s
+``feature_storage`` and ``feature_dtype``; :mod:`gnndist.partition.features`), one part's rows
+at a time: sparse features are never densified whole.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ import numpy as np
 
 import gnndist
 from gnndist.config import PartitionConfig, to_dict
-from gnndist.graph import Graph
+from gnndist.graph import Graph, GraphError
+from gnndist.partition import features as stored
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.csc import gather_rows
-from gnndist.partition.format import PartArrays, PartitionWriter, encode_split, part_stats
+from gnndist.partition.format import FeatureLayout, PartArrays, PartitionWriter, encode_split, part_stats
 from gnndist.progress import QuietReporter, Reporter
 from gnndist.sources import splits
 
@@ -94,10 +98,11 @@ def _halo(graph: Graph, relabel: Relabelling, part: int, inner_sources: np.ndarr
             np.concatenate(csc_sources) if csc_sources else np.empty(0, dtype=np.int64))
 
 
-def build_part(graph: Graph, relabel: Relabelling, part: int, hops: int,
-               features: np.ndarray) -> tuple[PartArrays, dict]:
+def build_part(graph: Graph, relabel: Relabelling, part: int, hops: int, features,
+               layout: FeatureLayout) -> tuple[PartArrays, dict]:
     """The arrays of one part and its summary counts for the manifest; ``features`` float32
-    [N, F] are the stored features of every node (source ids, see :meth:`Graph.input_features`)."""
+    [N, F] (ndarray or SciPy CSR) are the input features of every node (source ids, see
+    :meth:`Graph.input_features`), stored as ``layout`` says."""
     lo, hi = relabel.book.part_range(part)
     inner = np.arange(lo, hi, dtype=np.int64)
     indptr, sources = in_edges(graph, relabel, inner)
@@ -106,7 +111,7 @@ def build_part(graph: Graph, relabel: Relabelling, part: int, hops: int,
     split = encode_split(graph.train_mask.numpy()[orig], graph.val_mask.numpy()[orig], graph.test_mask.numpy()[orig])
     arrays = PartArrays(
         indptr=indptr, indices=sources,
-        features=np.ascontiguousarray(features[orig]),
+        features=stored.part_features(features, orig, layout.encoding, layout.dtype),
         labels=graph.y.numpy()[orig].astype(np.int64),
         split=split, orig_ids=orig,
         halo_ids=halo_ids, halo_owner=relabel.book.owner(halo_ids), halo_hop=halo_hop,
@@ -124,17 +129,20 @@ def write_partitions(graph: Graph, assignment: np.ndarray, config: PartitionConf
     reporter = reporter or QuietReporter()
     relabel = Relabelling.from_assignment(np.asarray(assignment), config.num_parts)
     features, feature_kind = graph.input_features()
-    with PartitionWriter(out, force=force, num_parts=config.num_parts) as writer:
+    share = stored.density(features)
+    layout = FeatureLayout(stored.choose_encoding(config.feature_storage, share), config.feature_dtype)
+    _check_range(graph, features, layout)
+    with PartitionWriter(out, force=force, num_parts=config.num_parts, features=layout) as writer:
         with reporter.step("writing parts", total=config.num_parts) as step:
             for part in range(config.num_parts):
-                arrays, stats = build_part(graph, relabel, part, config.halo_hops, features)
+                arrays, stats = build_part(graph, relabel, part, config.halo_hops, features, layout)
                 writer.write_part(part, arrays, stats)
                 del arrays
                 step.advance()
         with reporter.step("hashing source graph"):
             graph_sha = graph.sha256()
         return writer.commit({
-            "graph": {**graph.summary(), "sha256": graph_sha, "feature_dtype": "float32",
+            "graph": {**graph.summary(), "sha256": graph_sha, "feature_density": share,
                       "feature_dim": features.shape[1], "features": feature_kind,
                       "origin": graph.origin, "meta": _scalar_items(graph.meta)},
             "method": {"name": config.method, "config": to_dict(config)},
@@ -145,6 +153,17 @@ def write_partitions(graph: Graph, assignment: np.ndarray, config: PartitionConf
             "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
             "gnndist_version": gnndist.__version__,
         })
+
+
+def _check_range(graph: Graph, features, layout: FeatureLayout) -> None:
+    """Refuse float16 storage of features beyond its range, which would be stored as inf."""
+    if layout.dtype != "float16":
+        return
+    top = stored.largest_magnitude(features)
+    if top > stored.FLOAT16_MAX:
+        raise GraphError(graph.origin, f"features reach {top:g}, beyond float16's largest value "
+                         f"{stored.FLOAT16_MAX:g}", "store them with --feature-dtype bfloat16 (float32's range) "
+                         "or float32, or scale them first")
 
 
 def _scalar_items(meta: dict) -> dict:

@@ -13,6 +13,13 @@ def gather_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tu
     Returns ``(out_indptr int64 [n + 1], values [sum of segment lengths])`` with the segments in
     the order of ``rows``; no Python loop over rows.
     """
+    out_indptr, pos = gather_positions(indptr, rows)
+    return out_indptr, indices[pos]
+
+
+def gather_positions(indptr: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`gather_rows`'s offsets, and the positions (int64) of its values in ``indices``: so
+    arrays beside ``indices`` (a CSR's values) are gathered with the same positions."""
     starts = indptr[rows]
     lengths = indptr[rows + 1] - starts
     out_indptr = np.zeros(rows.size + 1, dtype=np.int64)
@@ -20,7 +27,7 @@ def gather_rows(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray) -> tu
     # Position of each wanted entry: its row's start plus its rank inside the row.
     pos = np.arange(out_indptr[-1], dtype=np.int64)
     pos += np.repeat(starts - out_indptr[:-1], lengths)
-    return out_indptr, indices[pos]
+    return out_indptr, pos
 
 
 def merge_segments(num_rows: int, groups: list[tuple[np.ndarray, np.ndarray, np.ndarray]],

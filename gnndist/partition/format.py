@@ -1,11 +1,11 @@
-"""Partition format, version 1: the only module that knows the on-disk layout.
+"""Partition format, version 2: the only module that knows the on-disk layout.
 
 A partition directory holds ``partition.json`` (the manifest) and one folder per part::
 
     partition.json
     part-00000/indptr.npy        int64 [n_inner + 1]  CSC offsets of the inner nodes' in-edges
     part-00000/indices.npy       int64 [E_p]          source of each in-edge (global ids)
-    part-00000/features.npy      float32 [n_inner, F] inner nodes' features (loads memory-mapped)
+    part-00000/features.npy      T [n_inner, F]       inner nodes' features (loads memory-mapped)
     part-00000/labels.npy        int64 [n_inner]      class id, -1 for none
     part-00000/split.npy         uint8 [n_inner]      0 none, 1 train, 2 val, 3 test
     part-00000/orig_ids.npy      int64 [n_inner]      each inner node's id in the source graph
@@ -14,6 +14,18 @@ A partition directory holds ``partition.json`` (the manifest) and one folder per
     part-00000/halo_hop.npy      int8 [H]             hop distance 1..L from the inner nodes
     part-00000/halo_indptr.npy   int64 [H' + 1]       CSC in-edges of the halo nodes with hop < L
     part-00000/halo_indices.npy  int64 [E'_p]         (the first H' halo nodes), global ids
+
+Features are stored as the manifest's ``graph.feature_encoding`` and ``graph.feature_dtype``
+say (:class:`FeatureLayout`): ``dense``, the one file ``features.npy`` above, or ``csr``, three
+files in its place (:class:`~gnndist.partition.features.SparseRows`)::
+
+    part-00000/features_indptr.npy   int64 [n_inner + 1]  offsets of each inner node's entries
+    part-00000/features_indices.npy  int32 [nnz]          column of each non-zero entry
+    part-00000/features_data.npy     T [nnz]              its value
+
+with ``T`` float32, float16, or uint16 holding bfloat16 bit patterns. Version 2 differs from
+version 1 in these two keys only; a partition of dense float32 features is written as version 1,
+which older gnndist releases read, and a version 1 manifest without the keys is dense float32.
 
 Global ids are relabelled so that part ``p`` owns the contiguous range
 ``offsets[p]:offsets[p + 1]``; inner node ``i`` of part ``p`` has global id ``offsets[p] + i``.
@@ -37,15 +49,21 @@ from pathlib import Path
 
 import numpy as np
 
+from gnndist.config import FEATURE_DTYPES
+from gnndist.partition.features import CSR, DENSE, SparseRows, stored_dtype
+
 FORMAT_NAME = "gnndist-partition"
-FORMAT_VERSION = 1
+#: The newest version, written when the features need it (:attr:`FeatureLayout.version`).
+FORMAT_VERSION = 2
+#: Versions this gnndist reads.
+READ_VERSIONS = (1, 2)
 MANIFEST = "partition.json"
 
-#: name -> (dtype, number of dimensions) of every per-part array.
+#: name -> (dtype, number of dimensions) of every per-part array but the features
+#: (:meth:`FeatureLayout.files`).
 PART_FILES: dict[str, tuple[str, int]] = {
     "indptr": ("int64", 1),
     "indices": ("int64", 1),
-    "features": ("float32", 2),
     "labels": ("int64", 1),
     "split": ("uint8", 1),
     "orig_ids": ("int64", 1),
@@ -71,6 +89,46 @@ class PartitionFormatError(ValueError):
     """A partition directory is missing, malformed, tampered with or from an unknown version."""
 
 
+@dataclass(frozen=True)
+class FeatureLayout:
+    """How the parts store their features: ``encoding`` (``dense`` or ``csr``) and the value
+    type ``dtype`` (one of ``FEATURE_DTYPES``), recorded as ``graph.feature_encoding`` and
+    ``graph.feature_dtype`` in the manifest."""
+
+    encoding: str = DENSE
+    dtype: str = "float32"
+
+    @classmethod
+    def of(cls, manifest: dict) -> FeatureLayout:
+        """The layout a manifest records (version 1: dense float32 unless it says otherwise)."""
+        graph = manifest["graph"]
+        return cls(graph.get("feature_encoding", DENSE), graph.get("feature_dtype", "float32"))
+
+    @property
+    def version(self) -> int:
+        """The oldest format version that holds this layout: 1 for dense float32, else 2."""
+        return 1 if self == FeatureLayout() else 2
+
+    def files(self) -> dict[str, tuple[str, int]]:
+        """name -> (dtype, ndim) of every per-part array, features included."""
+        stored = str(stored_dtype(self.dtype))
+        features = ({"features_indptr": ("int64", 1), "features_indices": ("int32", 1), "features_data": (stored, 1)}
+                    if self.encoding == CSR else {"features": (stored, 2)})
+        return {"indptr": PART_FILES["indptr"], "indices": PART_FILES["indices"], **features,
+                **{k: v for k, v in PART_FILES.items() if k not in ("indptr", "indices")}}
+
+
+def _file_arrays(arrays: PartArrays) -> dict[str, np.ndarray]:
+    """The array of each file of a part (sparse features: their three CSR files)."""
+    files = {name: getattr(arrays, name) for name in PART_FILES}
+    f = arrays.features
+    if isinstance(f, SparseRows):
+        files |= {"features_indptr": f.indptr, "features_indices": f.indices, "features_data": f.data}
+    else:
+        files["features"] = f
+    return files
+
+
 class PartitionWriteError(OSError):
     """A partition directory could not be written for lack of room (disk full, quota, file size
     limit); the message names the file and the bytes needed. Nothing partial is left behind:
@@ -80,11 +138,12 @@ class PartitionWriteError(OSError):
 
 @dataclass(frozen=True)
 class PartArrays:
-    """The arrays of one part; see the module docstring for dtype, shape and id space of each."""
+    """The arrays of one part; see the module docstring for dtype, shape and id space of each.
+    ``features``: the inner nodes' rows, dense [n_inner, F] or :class:`SparseRows`."""
 
     indptr: np.ndarray
     indices: np.ndarray
-    features: np.ndarray
+    features: np.ndarray | SparseRows
     labels: np.ndarray
     split: np.ndarray
     orig_ids: np.ndarray
@@ -144,10 +203,12 @@ class PartitionWriter:
             w.commit(manifest_fields)
     """
 
-    def __init__(self, out: str | Path, *, force: bool = False, num_parts: int | None = None) -> None:
+    def __init__(self, out: str | Path, *, force: bool = False, num_parts: int | None = None,
+                 features: FeatureLayout = FeatureLayout()) -> None:
         self.out = Path(out)
         self.force = force
         self.num_parts = num_parts  # only to estimate the whole partition's size when the disk fills up
+        self.features = features
         self._tmp: Path | None = None
         self._parts: dict[int, dict] = {}
         self._written = 0  # bytes of the arrays of the parts written so far
@@ -167,19 +228,23 @@ class PartitionWriter:
 
         Raises :class:`PartitionWriteError` (after removing the temporary directory) when the
         disk, the quota or the file size limit runs out."""
-        for name, (dtype, ndim) in PART_FILES.items():
-            array = getattr(arrays, name)
+        layout, given = self.features.files(), _file_arrays(arrays)
+        if set(given) != set(layout):
+            raise TypeError(f"part {part}: features given as {sorted(set(given) - set(PART_FILES))}, the "
+                            f"partition's layout {self.features} stores {sorted(set(layout) - set(PART_FILES))}")
+        for name, (dtype, ndim) in layout.items():
+            array = given[name]
             if str(array.dtype) != dtype or array.ndim != ndim:
                 raise TypeError(f"part {part} {name}: expected {dtype} with {ndim} dims, "
                                 f"got {array.dtype} with {array.ndim}")
         folder = self._tmp / part_dir_name(part)
-        part_bytes = sum(int(getattr(arrays, name).nbytes) for name in PART_FILES)
+        part_bytes = sum(int(array.nbytes) for array in given.values())
         files = {}
         path, needed = folder, 0
         try:
             folder.mkdir()
-            for name, (dtype, _) in PART_FILES.items():
-                array = getattr(arrays, name)
+            for name, (dtype, _) in layout.items():
+                array = given[name]
                 path, needed = folder / f"{name}.npy", int(array.nbytes)
                 _write_npy(path, array)
                 files[f"{name}.npy"] = {"sha256": _sha256(path), "bytes": path.stat().st_size,
@@ -218,8 +283,11 @@ class PartitionWriter:
         raise refusal from error
 
     def commit(self, fields: dict) -> Path:
-        """Write the manifest and move the directory into place. Returns the final path."""
-        manifest = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **fields,
+        """Write the manifest and move the directory into place. Returns the final path.
+        ``fields["graph"]`` gets the feature layout's keys; the version is the layout's."""
+        graph = {**fields.get("graph", {}), "feature_encoding": self.features.encoding,
+                 "feature_dtype": self.features.dtype}
+        manifest = {"format": FORMAT_NAME, "version": self.features.version, **fields, "graph": graph,
                     "parts": [self._parts[p] for p in sorted(self._parts)]}
         missing = [k for k in _MANIFEST_KEYS if k not in manifest]
         if missing or len(self._parts) != manifest["num_parts"]:
@@ -322,12 +390,17 @@ def _check_schema(manifest: dict, path: Path) -> None:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise PartitionFormatError(f"{path}: not a gnndist partition manifest")
     version = manifest.get("version")
-    if version != FORMAT_VERSION:
-        raise PartitionFormatError(f"{path}: partition format version {version!r}, this gnndist reads version "
-                                   f"{FORMAT_VERSION}; re-partition or use a matching gnndist release")
+    if version not in READ_VERSIONS:
+        raise PartitionFormatError(f"{path}: partition format version {version!r}, this gnndist reads versions "
+                                   f"{READ_VERSIONS}; re-partition or use a matching gnndist release")
     missing = [k for k in _MANIFEST_KEYS if k not in manifest]
     if missing:
         raise PartitionFormatError(f"{path}: missing keys {missing}")
+    layout = FeatureLayout.of(manifest)
+    if layout.encoding not in (DENSE, CSR) or layout.dtype not in FEATURE_DTYPES or layout.version > version:
+        raise PartitionFormatError(f"{path}: features stored as {layout.encoding!r} {layout.dtype!r}, which format "
+                                   f"version {version} does not hold (version 2 holds {DENSE} or {CSR}, "
+                                   f"{'/'.join(FEATURE_DTYPES)})")
     k = manifest["num_parts"]
     offsets = manifest["offsets"]
     if len(manifest["parts"]) != k or len(offsets) != k + 1 or offsets[0] != 0 or \
@@ -335,7 +408,7 @@ def _check_schema(manifest: dict, path: Path) -> None:
         raise PartitionFormatError(f"{path}: inconsistent part list or id offsets")
     for p, part in enumerate(manifest["parts"]):
         if part.get("id") != p or part.get("dir") != part_dir_name(p) or \
-                set(part.get("files", {})) != {f"{n}.npy" for n in PART_FILES}:
+                set(part.get("files", {})) != {f"{n}.npy" for n in layout.files()}:
             raise PartitionFormatError(f"{path}: entry of part {p} is malformed")
 
 
@@ -378,7 +451,7 @@ def load_part(root: str | Path, part: int, *, manifest: dict | None = None, veri
     check_files(root, manifest, verify=verify, parts=[part])
     entry = manifest["parts"][part]
     arrays = {}
-    for name in PART_FILES:
+    for name in FeatureLayout.of(manifest).files():
         meta = entry["files"][f"{name}.npy"]
         path = root / entry["dir"] / f"{name}.npy"
         try:
@@ -389,6 +462,9 @@ def load_part(root: str | Path, part: int, *, manifest: dict | None = None, veri
             raise PartitionFormatError(f"{path}: holds {array.dtype} {list(array.shape)}, manifest says "
                                        f"{meta['dtype']} {meta['shape']}")
         arrays[name] = array
+    if "features" not in arrays:
+        arrays["features"] = SparseRows(arrays.pop("features_indptr"), arrays.pop("features_indices"),
+                                        arrays.pop("features_data"), manifest["graph"]["feature_dim"])
     loaded = PartArrays(**arrays)
     check_values(loaded, part, manifest, root / entry["dir"])
     return loaded
@@ -410,9 +486,10 @@ def check_values(arrays: PartArrays, part: int, manifest: dict, folder: Path) ->
         raise PartitionFormatError(f"part {part}: {folder / name}.npy: {problem}; the file is damaged or was "
                                    "edited after partitioning: re-create the partition with `gnndist partition`")
 
+    sparse = isinstance(arrays.features, SparseRows)
     rows = {"indptr": (arrays.num_inner, inner, "nodes"),
-            **{name: (getattr(arrays, name).shape[0], inner, "nodes") for name in ("features", "labels", "split",
-                                                                                 "orig_ids")},
+            "features_indptr" if sparse else "features": (arrays.features.shape[0], inner, "nodes"),
+            **{name: (getattr(arrays, name).shape[0], inner, "nodes") for name in ("labels", "split", "orig_ids")},
             "halo_owner": (arrays.halo_owner.shape[0], halo, "halo nodes"),
             "halo_hop": (arrays.halo_hop.shape[0], halo, "halo nodes")}
     for name, (count, expected, what) in rows.items():
@@ -423,8 +500,17 @@ def check_values(arrays: PartArrays, part: int, manifest: dict, folder: Path) ->
               "halo_owner": (0, k, f"the {k} part ids"), "halo_hop": (1, hops + 1, f"hops of a {hops}-hop halo"),
               "labels": (-1, classes, f"the graph's {classes} class ids, or -1 for unlabelled"),
               "split": (0, SPLIT_TEST + 1, "split codes")}
+    width = manifest["graph"]["feature_dim"]
+    files = _file_arrays(arrays)
+    if sparse:
+        bounds["features_indices"] = (0, width, f"the {width} feature columns")
+        if files["features_data"].shape[0] != files["features_indices"].shape[0]:
+            refuse("features_data", f"{files['features_data'].shape[0]} values for "
+                                    f"{files['features_indices'].shape[0]} entries in features_indices.npy")
+    elif arrays.features.shape[1] != width:
+        refuse("features", f"{arrays.features.shape[1]} columns where the graph has {width} features")
     for name, (low, high, what) in bounds.items():
-        values = getattr(arrays, name)
+        values = files[name]
         row = _first_outside(values, low, high)
         if row is not None:
             refuse(name, f"row {row} holds {values[row]}, outside {low}..{high - 1} ({what})")
@@ -432,8 +518,9 @@ def check_values(arrays: PartArrays, part: int, manifest: dict, folder: Path) ->
     if arrays.halo_indptr.shape[0] - 1 != stored:
         refuse("halo_indptr", f"{arrays.halo_indptr.shape[0] - 1} rows where part {part} has {stored} halo nodes "
                               f"with hop < {hops}")
-    for offsets, targets in (("indptr", "indices"), ("halo_indptr", "halo_indices")):
-        problem = _csc_offsets_problem(getattr(arrays, offsets), getattr(arrays, targets).shape[0], targets)
+    csr = (("features_indptr", "features_indices"),) if sparse else ()
+    for offsets, targets in (("indptr", "indices"), ("halo_indptr", "halo_indices"), *csr):
+        problem = _csc_offsets_problem(files[offsets], files[targets].shape[0], targets)
         if problem:
             refuse(offsets, problem)
 

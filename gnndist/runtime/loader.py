@@ -28,6 +28,7 @@ from gnndist import streams
 from gnndist.config import SamplerConfig
 from gnndist.partition.book import PartitionBook
 from gnndist.partition.csc import merge_segments
+from gnndist.partition.features import as_float32
 from gnndist.partition.format import read_manifest
 from gnndist.runtime.halo import ranked_halo
 from gnndist.runtime.partition_server import ServerGroup
@@ -66,7 +67,7 @@ class PartView:
     def __init__(self, store: LocalPart, exchange: Exchange) -> None:
         self.store = store
         self.exchange = exchange
-        self.cache = FeatureCache.empty(store.feature_dim)
+        self.cache = FeatureCache.empty(store.feature_dim, store.feature_dtype)
         self.traffic = _Traffic()
         self.cache_fill_bytes = 0
         self.cache_halo_nodes = 0  # the size cache_fraction refers to (see SamplerConfig)
@@ -97,7 +98,7 @@ class PartView:
         beside = [q for q, node in enumerate(servers.nodes) if q != part and q not in held and node == here]
         if config.same_node_reads:
             held |= {q: LocalPart.load(root, q, manifest, verify=verify) for q in beside}
-        transports = {q: choose(q, servers, here, held, shm=shm_available())
+        transports = {q: choose(q, servers, here, held, shm=shm_available(), dense_rows=not store.sparse)
                       for q in range(servers.num_parts) if q != part}
         view = cls(store, Exchange(part, servers, transports, config.timeout_s))
         if config.cache_mb is None and config.cache_fraction is None:
@@ -105,7 +106,7 @@ class PartView:
         ranked = ranked_halo(store, view, config, run_dir)
         # Rows read from this process's files gain nothing from a copy in the cache.
         ranked = ranked[~np.isin(store.book.owner(ranked), list(held))]
-        row_bytes = store.feature_dim * 4 + 8  # a float32 feature row and an int64 label
+        row_bytes = store.feature_dim * store.feature_dtype.itemsize + 8  # a dense stored row and an int64 label
         size = cache_capacity(ranked.size, row_bytes, cache_mb=config.cache_mb, cache_fraction=config.cache_fraction)
         if size:
             view.cache = FeatureCache.build(ranked[:size], view._fetch_others_rows)
@@ -175,25 +176,27 @@ class PartView:
         """Features and labels of ``ids`` (global, none owned here) from their owners, written to
         rows ``at`` of ``x`` and ``y``."""
         groups = self.book.group(ids)
-        row_bytes = x.shape[1] * x.itemsize + y.itemsize
+        into = {q: Rows(x, y, at[rows]) for q, rows in groups.items()}
         with ExitStack() as held:
-            self._call(held, "fetch", {q: (ids[rows], Rows(x, y, at[rows])) for q, rows in groups.items()})
+            self._call(held, "fetch", {q: (ids[rows], into[q]) for q, rows in groups.items()})
         for q, rows in groups.items():
-            self._count(q, int(rows.size), int(rows.size) * row_bytes, rows=True)
+            self._count(q, int(rows.size), into[q].nbytes, rows=True)
 
     def _fetch_others_rows(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of ``ids`` (global, none owned here), fetched from their owners."""
-        x = np.empty((ids.size, self.store.feature_dim), dtype=np.float32)
+        x = np.empty((ids.size, self.store.feature_dim), dtype=self.store.feature_dtype)
         y = np.empty(ids.size, dtype=np.int64)
         self._fetch_others(ids, x, y, np.arange(ids.size))
         return x, y
 
     def fetch(self, ids: np.ndarray, upcoming: Sequence[np.ndarray] = ()) -> tuple[np.ndarray, np.ndarray]:
-        """``(x float32 [n, F], y int64 [n])`` of global ``ids``: own rows from disk, cached rows
-        from the cache, the rest from their owners in one batched request per owner. Each row is
-        copied once, straight to its place in ``x``. A :class:`LookaheadCache` then chooses what
-        to keep, knowing the global ids of the batches sampled after this one (``upcoming``)."""
-        x = np.empty((ids.size, self.store.feature_dim), dtype=np.float32)
+        """``(x [n, F], y int64 [n])`` of global ``ids``, ``x`` dense in the partition's stored
+        dtype (``MiniBatch`` makes it float32): own rows from disk, cached rows from the cache,
+        the rest from their owners in one batched request per owner. Each row is copied (or
+        densified from CSR) once, straight to its place in ``x``. A :class:`LookaheadCache` then
+        chooses what to keep, knowing the global ids of the batches sampled after this one
+        (``upcoming``)."""
+        x = np.empty((ids.size, self.store.feature_dim), dtype=self.store.feature_dtype)
         y = np.empty(ids.size, dtype=np.int64)
         is_own = self.store.owns(ids)
         own = np.flatnonzero(is_own)
@@ -289,8 +292,9 @@ class DistributedNeighborLoader:
         """The mini-batch of ``sub`` with its features and labels (``upcoming``: see PartView.fetch)."""
         start = time.perf_counter()
         x, y = self.view.fetch(sub.n_id, upcoming)
+        x = as_float32(x)  # before the first layer: half-precision rows become float32 here
         self.seconds["fetch"] += time.perf_counter() - start
-        return MiniBatch(x=torch.from_numpy(x), y=torch.from_numpy(y), edge_index=torch.from_numpy(sub.edge_index),
+        return MiniBatch(x=x, y=torch.from_numpy(y), edge_index=torch.from_numpy(sub.edge_index),
                          n_id=torch.from_numpy(sub.n_id), batch_size=sub.batch_size,
                          num_sampled_nodes=sub.num_sampled_nodes, num_sampled_edges=sub.num_sampled_edges)
 

@@ -39,9 +39,10 @@ def shm_available() -> bool:
     return os.name == "posix" and SHM_DIR.is_dir() and os.access(SHM_DIR, os.W_OK)
 
 
-def fetch_layout(n: int, dim: int) -> Layout:
-    """Fetching ``n`` rows: the int64 ids, then the reply's float32 features ``[n * dim]`` and int64 labels."""
-    return [(np.int64, n), (np.float32, n * dim), (np.int64, n)]
+def fetch_layout(n: int, dim: int, dtype=np.float32) -> Layout:
+    """Fetching ``n`` dense rows: the int64 ids, then the reply's features ``[n * dim]`` (the
+    part's stored ``dtype``) and int64 labels."""
+    return [(np.int64, n), (dtype, n * dim), (np.int64, n)]
 
 
 def sample_layout(n: int, fanout: int) -> Layout:

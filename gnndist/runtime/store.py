@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from gnndist.partition.book import PartitionBook
+from gnndist.partition.features import SparseRows
 from gnndist.partition.format import SPLIT_TEST, SPLIT_TRAIN, SPLIT_VAL, PartArrays, load_part
-from gnndist.runtime.rows import copy_rows
+from gnndist.runtime.rows import put_rows, take_rows
 from gnndist.sampling import sample_neighbors
 
 SPLITS = {"train": SPLIT_TRAIN, "val": SPLIT_VAL, "test": SPLIT_TEST}
@@ -41,6 +42,16 @@ class LocalPart:
     def feature_dim(self) -> int:
         return self.arrays.features.shape[1]
 
+    @property
+    def feature_dtype(self) -> np.dtype:
+        """The stored features' dtype (``gnndist.partition.features.stored_dtype``)."""
+        return self.arrays.features.dtype
+
+    @property
+    def sparse(self) -> bool:
+        """Whether the part's features are CSR (its replies are then CSR too: :meth:`take`)."""
+        return isinstance(self.arrays.features, SparseRows)
+
     def owns(self, ids: np.ndarray) -> np.ndarray:
         """bool [n]: which global ``ids`` this part owns."""
         return (ids >= self.lo) & (ids < self.hi)
@@ -50,10 +61,17 @@ class LocalPart:
         return sample_neighbors(self.arrays.indptr, self.arrays.indices, ids - self.lo, fanout, seed)
 
     def gather(self, ids: np.ndarray, x: np.ndarray, y: np.ndarray, at: np.ndarray) -> None:
-        """Features and labels of global ``ids`` this part owns, into rows ``at`` of ``x`` and ``y``."""
+        """Features and labels of global ``ids`` this part owns, into rows ``at`` of ``x`` (dense,
+        stored dtype) and ``y``."""
         local = ids - self.lo
-        copy_rows(x, at, self.arrays.features, local)
+        put_rows(x, at, self.arrays.features, local)
         y[at] = self.arrays.labels[local]
+
+    def take(self, ids: np.ndarray) -> tuple[np.ndarray | SparseRows, np.ndarray]:
+        """Features (in the part's encoding and stored dtype) and labels (int64 [n]) of global
+        ``ids`` this part owns: a reply to send."""
+        local = ids - self.lo
+        return take_rows(self.arrays.features, local), self.arrays.labels[local]
 
     def stored_halo(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Which of global ``ids`` (owned elsewhere) are halo nodes whose in-edges this part

@@ -27,23 +27,29 @@ import numpy as np
 import ray
 from ray.exceptions import ActorUnschedulableError, GetTimeoutError, RayActorError
 
+from gnndist.partition.features import SparseRows
 from gnndist.runtime.partition_server import RemoteError, ServerGroup
-from gnndist.runtime.rows import copy_rows
+from gnndist.runtime.rows import put_rows
 from gnndist.runtime.shm import ReplyBuffer, fetch_layout, sample_layout
 from gnndist.runtime.store import LocalPart
 
 
 @dataclass
 class Rows:
-    """Where fetched rows go: rows ``at`` of the features ``x`` [n, F] and labels ``y`` [n]."""
+    """Where fetched rows go: rows ``at`` of the features ``x`` [n, F] (dense, the partition's
+    stored dtype) and labels ``y`` [n]. ``nbytes``: the bytes of the rows as they came (a CSR
+    reply's are its own, fewer than the dense rows it fills)."""
 
     x: np.ndarray
     y: np.ndarray
     at: np.ndarray
+    nbytes: int = 0
 
-    def put(self, xq: np.ndarray, yq: np.ndarray) -> None:
-        copy_rows(self.x, self.at, xq.reshape(yq.size, -1), np.arange(yq.size))
+    def put(self, xq: np.ndarray | SparseRows, yq: np.ndarray) -> None:
+        """Place a reply's rows: dense [n, F] or :class:`SparseRows`, densified here."""
+        put_rows(self.x, self.at, xq, np.arange(yq.size))
         self.y[self.at] = yq
+        self.nbytes = int(xq.nbytes + yq.nbytes)
 
 
 @dataclass
@@ -90,6 +96,7 @@ class Files(Transport):
 
     def fetch(self, held: ExitStack, ids: np.ndarray, rows: Rows) -> Started:
         self.store.gather(ids, rows.x, rows.y, rows.at)
+        rows.nbytes = int(ids.size) * (rows.x.shape[1] * rows.x.itemsize + rows.y.itemsize)  # copied into the batch
         return Started(None, lambda _: None)
 
 
@@ -111,12 +118,16 @@ class ObjectStore(Transport):
 
 class SharedMemory(ObjectStore):
     """Actor calls to a server on this node that reads the request from, and writes its reply
-    into, this process's reply buffer for it (a message larger than a buffer may be, or an
-    unbounded sample, goes through the object store instead). The buffer stays locked in
-    ``held`` until the caller is done with the reply, which is a view of it."""
+    into, this process's reply buffer for it (a message larger than a buffer may be, an
+    unbounded sample, or the rows of a CSR partition, ``dense_rows=False``, go through the object
+    store instead). The buffer stays locked in ``held`` until the caller is done with the reply,
+    which is a view of it."""
 
-    def __init__(self, server) -> None:
+    def __init__(self, server, dense_rows: bool = True) -> None:
         super().__init__(server)
+        # A CSR reply's size is known only once the server has cut it, and it is small (its rows'
+        # non-zero entries: on Coauthor CS a fiftieth of the dense rows), so it takes the object store.
+        self.dense_rows = dense_rows
         # A server started again knows none of this process's buffers (their files are unlinked
         # once opened), so every transport has a buffer of its own.
         self.buffer = ReplyBuffer()
@@ -142,22 +153,31 @@ class SharedMemory(ObjectStore):
             return [counts, neighbours[:written]]
         return Started(ref, finish)
 
+    def reattached(self, handle) -> Transport:
+        return type(self)(handle, self.dense_rows)
+
     def fetch(self, held: ExitStack, ids: np.ndarray, rows: Rows) -> Started:
-        layout = fetch_layout(ids.size, rows.x.shape[1])
-        if not self._lock(held, layout):
+        layout = fetch_layout(ids.size, rows.x.shape[1], rows.x.dtype)
+        if not self.dense_rows or not self._lock(held, layout):
             return super().fetch(held, ids, rows)
         ref = self.server.fetch_into.remote(*self.buffer.request(ids, layout), ids.size)
-        return Started(ref, lambda _: rows.put(*self.buffer.reply(layout)))
+
+        def finish(_) -> None:
+            x, y = self.buffer.reply(layout)
+            rows.put(x.reshape(y.size, -1), y)
+        return Started(ref, finish)
 
 
-def choose(part: int, servers: ServerGroup, node: str, files: dict[int, LocalPart], *, shm: bool) -> Transport:
+def choose(part: int, servers: ServerGroup, node: str, files: dict[int, LocalPart], *, shm: bool,
+           dense_rows: bool = True) -> Transport:
     """The transport to ``part`` from a process on Ray node ``node``: :class:`Files` for the parts
-    it reads itself (``files``), :class:`SharedMemory` to a server on its node where ``shm``,
-    else :class:`ObjectStore`."""
+    it reads itself (``files``), :class:`SharedMemory` to a server on its node where ``shm``
+    (its rows through the buffer where ``dense_rows``: not for a CSR partition), else
+    :class:`ObjectStore`."""
     if part in files:
         return Files(files[part])
     if shm and servers.nodes[part] == node:
-        return SharedMemory(servers.handles[part])
+        return SharedMemory(servers.handles[part], dense_rows)
     return ObjectStore(servers.handles[part])
 
 

@@ -124,13 +124,15 @@ class FeatureCache:
         self.misses = 0
 
     @classmethod
-    def empty(cls, feature_dim: int) -> FeatureCache:
-        return cls(np.empty(0, dtype=np.int64), np.empty((0, feature_dim), dtype=np.float32),
+    def empty(cls, feature_dim: int, dtype=np.float32) -> FeatureCache:
+        """A cache of no rows; ``dtype``: the stored features' (rows are cached as fetched)."""
+        return cls(np.empty(0, dtype=np.int64), np.empty((0, feature_dim), dtype=dtype),
                    np.empty(0, dtype=np.int64))
 
     @classmethod
     def build(cls, ids: np.ndarray, fetch: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]) -> FeatureCache:
-        """Cache ``ids`` (global), read once through ``fetch(ids) -> (x float32 [m, F], y int64 [m])``."""
+        """Cache ``ids`` (global), read once through ``fetch(ids) -> (x [m, F], y int64 [m])``
+        (``x`` dense, in the stored features' dtype)."""
         ids = np.sort(ids)
         return cls(ids, *fetch(ids))
 

@@ -7,6 +7,7 @@ Two layouts:
   ``train_mask/val_mask/test_mask`` [N] as the file's own split. Built as PyG's
   ``read_npz`` builds ``Amazon``/``Coauthor``: features binarised (every positive entry
   becomes 1), self-loops dropped, edges symmetrised (``SourceConfig.undirected``, default on).
+  The features stay a CSR matrix (the graph's sparse features), never densified.
 - heterophilous (Platonov et al.; Tolokers, Roman-empire, ...): ``node_features`` [N, F],
   ``node_labels`` [N], ``edges`` [E, 2] and ``train_masks/val_masks/test_masks`` [S, N]
   holding S numbered splits; symmetrised as PyG's ``HeterophilousGraphDataset`` does.
@@ -43,8 +44,9 @@ def load_gnn_benchmark(path: Path, config: SourceConfig, *, name: str | None = N
         raise GraphError(origin, f"the adjacency matrix is {adj.shape[0]}x{adj.shape[1]}, not square")
     attr = _csr(arrays, "attr", origin)
     check_rows(attr, n, "features", origin)
-    x = attr.toarray().astype(np.float32)
-    x[x > 0] = 1  # PyG's read_npz binarises the bag-of-words counts
+    x = sp.csr_matrix(attr, dtype=np.float32, copy=True)
+    x.sum_duplicates()  # as densifying would add them, before binarising
+    x.data[x.data > 0] = 1  # PyG's read_npz binarises the bag-of-words counts
     y = labels_from_array(arrays["labels"], origin)
     check_rows(y, n, "labels", origin)
     num_classes = class_count(y, origin, config.num_classes)

@@ -15,7 +15,8 @@ def from_pyg(data, *, name: str = "pyg", split_index: int = 0, num_classes: int 
     """A Graph from a PyG ``Data`` object.
 
     Reads ``data.edge_index`` (int64 [2, E], row 0 source, row 1 target; kept as is, since PyG
-    stores undirected graphs with both directions), ``data.x`` (float [N, F], optional),
+    stores undirected graphs with both directions), ``data.x`` (float [N, F], optional; a
+    torch sparse tensor stays sparse),
     ``data.y`` (int [N] or [N, 1]; optional, missing means ``UNLABELLED``; [N, C>1] multi-label
     is refused) and the ``train_mask``/``val_mask``/``test_mask`` bool [N] masks if present
     (column ``split_index`` of [N, S] masks that hold S splits, as PyG's heterophilous sets do).

@@ -1,4 +1,6 @@
-"""Per-node files that go with an edge list: labels and features, as ``.npy`` or text tables.
+"""Per-node files that go with an edge list: labels and features, as ``.npy`` or text tables,
+and features also as a SciPy sparse matrix in ``.npz`` (``scipy.sparse.save_npz``), which stay
+sparse.
 
 A text table (``.csv``/``.tsv``/``.txt``, optionally ``.gz``) may start with a header row: a
 first line with a field that is not a number where the line after has one in that column (so a
@@ -12,13 +14,23 @@ other column. Only the columns used are parsed, so other columns may hold text.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from gnndist.config import SourceConfig, setting
 from gnndist.graph import GraphError, check_finite
-from gnndist.sources._io import Layout, labels_from_array, load_npy, load_table, parses_as, table_layout
+from gnndist.sources._io import (
+    Layout,
+    labels_from_array,
+    load_npy,
+    load_table,
+    parses_as,
+    require_file,
+    table_layout,
+)
 
 #: Header names taken for the id column when ``SourceConfig.id_column`` is not given.
 ID_NAMES = ("id", "node", "node_id")
@@ -40,8 +52,11 @@ def read_labels(path: Path, config: SourceConfig) -> np.ndarray:
     return labels_from_array(_by_id(values, layout, ids, path), str(path))
 
 
-def read_features(path: Path, config: SourceConfig) -> np.ndarray:
-    """float32 [N, F] features in node id order: every column of a table but its id column."""
+def read_features(path: Path, config: SourceConfig) -> np.ndarray | sp.csr_matrix:
+    """float32 [N, F] features in node id order: every column of a table but its id column, or
+    the rows of a sparse ``.npz`` (kept sparse)."""
+    if path.suffix == ".npz":
+        return _sparse_features(path)
     if path.suffix == ".npy":
         x = load_npy(path)
     else:
@@ -58,6 +73,22 @@ def read_features(path: Path, config: SourceConfig) -> np.ndarray:
     if x.ndim != 2:
         raise GraphError(str(path), f"features must be a 2-d array [nodes, columns], got shape {x.shape}")
     check_finite(x, str(path))
+    return x
+
+
+def _sparse_features(path: Path) -> sp.csr_matrix:
+    """The matrix of a ``scipy.sparse.save_npz`` file, read without pickle, as float32 CSR."""
+    require_file(path, "features")
+    try:
+        matrix = sp.load_npz(path)  # np.load with allow_pickle=False
+    except (ValueError, KeyError, NotImplementedError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise GraphError(str(path), f"not a SciPy sparse matrix saved by scipy.sparse.save_npz ({e})",
+                         "save the features with scipy.sparse.save_npz, or as a dense .npy") from None
+    if matrix.ndim != 2 or not np.issubdtype(matrix.dtype, np.number):
+        raise GraphError(str(path), f"features must be a numeric 2-d matrix [nodes, columns], got "
+                         f"{matrix.dtype} of shape {matrix.shape}")
+    x = sp.csr_matrix(matrix, dtype=np.float32)
+    check_finite(x.data, str(path))
     return x
 
 
