@@ -171,7 +171,7 @@ class Graph:
             if x.format != "csr" or x.dtype != np.float32 or not x.has_canonical_format:
                 raise GraphError(self.origin, f"sparse features must be a canonical float32 CSR matrix, got "
                                  f"{x.format} {x.dtype}", "build the graph with Graph.from_edges")
-            check_finite(x.data, self.origin)
+            check_finite(x, self.origin)
             return
         if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.ndim != 2:
             raise GraphError(self.origin, f"features must be float32 [N, F], got {type(x).__name__} "
@@ -277,14 +277,20 @@ class Graph:
         }
 
 
-def check_finite(x: np.ndarray, origin: str) -> None:
-    """GraphError naming the first NaN/inf in ``x`` (float [N, F] features from ``origin``)."""
+def check_finite(x: np.ndarray | sp.csr_matrix, origin: str) -> None:
+    """GraphError naming the first NaN/inf in ``x`` (float [N, F] features from ``origin``,
+    dense or CSR: only its stored values are read)."""
+    values = x.data if sp.issparse(x) else x
     # A float64 sum of float32 values is finite exactly when every value is (finite float32
     # values cannot overflow it); numpy casts in small buffers, where torch.isfinite or a torch
     # float64 sum would allocate an [N, F] temporary (670 MB on the 1M-node benchmark graph).
-    if x.size == 0 or math.isfinite(float(x.sum(dtype=np.float64))):
+    if values.size == 0 or math.isfinite(float(values.sum(dtype=np.float64))):
         return
-    node, col = (int(v) for v in np.argwhere(~np.isfinite(x))[0])
+    if sp.issparse(x):
+        k = int(np.flatnonzero(~np.isfinite(values))[0])
+        node, col = int(np.searchsorted(x.indptr, k, side="right")) - 1, int(x.indices[k])
+    else:
+        node, col = (int(v) for v in np.argwhere(~np.isfinite(x))[0])
     raise GraphError(origin, f"features hold NaN or inf (first at node {node}, column {col})",
                      "clean or impute the features before loading")
 

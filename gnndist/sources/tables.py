@@ -88,7 +88,7 @@ def _sparse_features(path: Path) -> sp.csr_matrix:
         raise GraphError(str(path), f"features must be a numeric 2-d matrix [nodes, columns], got "
                          f"{matrix.dtype} of shape {matrix.shape}")
     x = sp.csr_matrix(matrix, dtype=np.float32)
-    check_finite(x.data, str(path))
+    check_finite(x, str(path))
     return x
 
 
