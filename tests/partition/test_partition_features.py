@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ import torch
 
 from gnndist import inspect
 from gnndist.config import PartitionConfig
-from gnndist.graph import Graph, GraphError
+from gnndist.graph import Graph, GraphError, as_features
 from gnndist.partition import PartitionFormatError, load_part, read_manifest
 from gnndist.partition.features import SparseRows, as_float32
 from gnndist.partition.format import MANIFEST, check_files
@@ -29,8 +30,12 @@ def sparse_graph(n: int = 80, f: int = 300, density: float = 0.02, seed: int = 0
     rng = np.random.default_rng(seed)
     x = sp.random(n, f, density=density, format="csr", dtype=np.float32, random_state=seed,
                   data_rvs=lambda k: (rng.normal(size=k) * 10.0 ** rng.integers(-6, 4, k)).astype(np.float32))
-    return Graph.from_edges(*base.edge_index().numpy(), num_nodes=n, x=x, y=base.y, train_mask=base.train_mask,
-                            val_mask=base.val_mask, test_mask=base.test_mask, name="sparse", origin="test")
+    return with_features(base, x)
+
+
+def with_features(graph: Graph, x, origin: str = "test") -> Graph:
+    """``graph`` with features ``x`` (dense or SciPy sparse) in place of its own."""
+    return dataclasses.replace(graph, features=as_features(x, origin), origin=origin)
 
 
 def _write(graph: Graph, out: Path, parts: int = 3, **config) -> Path:
@@ -72,8 +77,7 @@ def test_a_dense_graph_stored_sparse_keeps_negative_zeros(tmp_path):
     x = graph.features.copy()
     x[::3] = 0.0
     x[1, 2] = -0.0
-    graph = Graph.from_edges(*graph.edge_index().numpy(), num_nodes=30, x=x, y=graph.y, train_mask=graph.train_mask,
-                             val_mask=graph.val_mask, test_mask=graph.test_mask, name="z", origin="test")
+    graph = with_features(graph, x)
     root = _write(graph, tmp_path / "p", parts=1, feature_storage="sparse")
     assert np.concatenate(_dense_rows(root)).tobytes() == x.tobytes()
 
@@ -84,8 +88,7 @@ def test_half_precision_values_are_the_rounded_float32_ones(tmp_path):
     graph = random_graph(40, 120, seed=2, feature_dim=5)
     x = graph.features.copy()
     x[0] = ties
-    graph = Graph.from_edges(*graph.edge_index().numpy(), num_nodes=40, x=x, y=graph.y, train_mask=graph.train_mask,
-                             val_mask=graph.val_mask, test_mask=graph.test_mask, name="h", origin="test")
+    graph = with_features(graph, x)
     for dtype, expected in (("float16", x.astype(np.float16)), ("bfloat16", _bf16_reference(x))):
         root = _write(graph, tmp_path / dtype, parts=2, feature_dtype=dtype)
         assert read_manifest(root)["graph"]["feature_dtype"] == dtype
@@ -181,8 +184,7 @@ def test_float16_out_of_its_range_is_refused_naming_bfloat16(tmp_path):
     graph = random_graph(20, 60, seed=7, feature_dim=2)
     x = graph.features.copy()
     x[4, 1] = 1e6
-    graph = Graph.from_edges(*graph.edge_index().numpy(), num_nodes=20, x=x, y=graph.y, train_mask=graph.train_mask,
-                             val_mask=graph.val_mask, test_mask=graph.test_mask, name="big", origin="big-graph")
+    graph = with_features(graph, x, "big-graph")
     with pytest.raises(GraphError, match="big-graph: features reach 1e\\+06, beyond float16.*bfloat16"):
         _write(graph, tmp_path / "p", feature_dtype="float16")
     assert not (tmp_path / "p").exists()
@@ -194,8 +196,7 @@ def test_sparse_features_far_too_wide_to_densify_partition(tmp_path):
     n, width = 100, 50_000_000
     base = random_graph(n, 300, seed=8)
     x = sp.csr_matrix((np.ones(n, np.float32), (np.arange(n), np.arange(n) * 400_000)), shape=(n, width))
-    graph = Graph.from_edges(*base.edge_index().numpy(), num_nodes=n, x=x, y=base.y, train_mask=base.train_mask,
-                             val_mask=base.val_mask, test_mask=base.test_mask, name="wide", origin="test")
+    graph = with_features(base, x)
     root = _write(graph, tmp_path / "p", parts=2)
     assert read_manifest(root)["graph"]["feature_dim"] == width
     features = load_part(root, 1).features
