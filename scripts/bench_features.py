@@ -210,10 +210,11 @@ def half_1m(workdir: Path) -> dict:
 
 def _normalised(graph):
     """``graph`` with each row of its features divided by its sum (PyG's NormalizeFeatures)."""
-    x = graph.features.tocsr(copy=True)
-    sums = np.asarray(x.sum(axis=1)).ravel()
-    x = sp.csr_matrix(sp.diags(1 / np.where(sums > 0, sums, 1)) @ x, dtype=np.float32)
-    return dataclasses.replace(graph, features=x)
+    from gnndist.graph import as_features
+
+    sums = np.asarray(graph.features.sum(axis=1)).ravel()
+    x = sp.diags(1 / np.where(sums > 0, sums, 1)) @ graph.features
+    return dataclasses.replace(graph, features=as_features(x, graph.origin))
 
 
 def accuracy(workdir: Path, seeds: list[int], epochs: int, names: list[str]) -> dict:
