@@ -169,9 +169,7 @@ def _add_train(sub) -> None:
     p.add_argument("--lr", type=float, help="learning rate (default 0.01)")
     p.add_argument("--dropout", type=float, help="dropout (default 0.5)")
     p.add_argument("--weight-decay", type=float, help="weight decay (default 5e-4)")
-    p.add_argument("--eval-every", type=int,
-                   help="validate every N epochs (default: every epoch while validating takes under a quarter "
-                        "of an epoch's training or a second, else as often as keeps it so)")
+    p.add_argument("--eval-every", type=int, help="validate every N epochs (default 1)")
     p.add_argument("--select", metavar="val_METRIC",
                    help="the validation score that picks the best epoch, whose model is kept and whose test "
                         "score is the run's result (default val_acc)")

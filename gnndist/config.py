@@ -256,9 +256,10 @@ class TrainConfig:
     lost machine.
 
     ``model``: a built-in (``sage``, ``gcn``, ``gat``, ``gin``) used when no model factory is
-    given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs
-    (default: every epoch while validating is cheap against an epoch's training, see
-    :func:`gnndist.train.selection.validation_interval`; always after the last).
+    given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs (and
+    after the last). Every epoch by default: a forward pass over the validation nodes, cheap
+    against an epoch's training on the graphs measured (each record's ``eval_s`` says what it
+    cost), and a schedule fixed in advance, so that the best epoch is a function of the seeds.
     ``checkpoint_every``: save a checkpoint every N epochs (and after the last). ``select``: the
     validation score that picks the best epoch (``val_acc``, or ``val_<name>`` of a metric given
     to ``train``), larger being better unless ``select_mode`` is ``"min"``: the run keeps that
@@ -290,7 +291,7 @@ class TrainConfig:
     lr: float = 0.01
     weight_decay: float = 5e-4
     epochs: int = 40
-    eval_every: int | None = None
+    eval_every: int = 1
     select: str = "val_acc"
     select_mode: str = "max"
     patience: int | None = None

@@ -54,7 +54,7 @@ from gnndist.train.hooks import Hooks
 from gnndist.train.metrics import Metric
 from gnndist.train.rundir import METRICS_FILE, keep_metrics_up_to
 from gnndist.train.schedule import Piece, Schedule, assign_shards, shard_seeds, split_shards, whole_shards
-from gnndist.train.selection import Selection, validation_interval
+from gnndist.train.selection import Selection
 from gnndist.train.step import (
     all_reduce_gradients,
     all_reduce_sum,
@@ -128,7 +128,6 @@ class Worker:
     warmup: int = 0  # the learning-rate warm-up's optimizer steps
     stopping: bool = False  # a policy made the epoch under way the last
     resize: dict | None = None  # a policy's resize: this worker group ends after the epoch under way
-    next_validation: int = 0  # the epoch of the next validation, where the run chooses when
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
 
     @property
@@ -248,7 +247,7 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
                     model=model, optimizer=optimizer, device=device, config=config,
                     sampler=sampler, loss_fn=cfg["loss_fn"] or F.cross_entropy, metrics=cfg["metrics"],
                     hooks=list(cfg["hooks"]), trim=trims_layers(model), adapter=adapter, noise=noise,
-                    monitor_every=every, selection=selection, workers_changed=changed, next_validation=start,
+                    monitor_every=every, selection=selection, workers_changed=changed,
                     seeds_trained=state["seeds_trained"] if state else 0, batch_size=batch_size,
                     sync_every=state.get("sync_every", 1) if state else 1,
                     steps_done=state.get("steps_done", 0) if state else 0,
@@ -527,43 +526,37 @@ def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, 
     return sums
 
 
-def _evaluate(worker: Worker, split: str) -> tuple[dict[str, float], float]:
-    """``{split}_{name}`` of every metric over all parts (the shard's sums, all-reduced, then the
-    value), and the seconds it took, the workers' mean (the same number on every worker)."""
-    started = time.perf_counter()
+def _evaluate(worker: Worker, split: str) -> dict[str, float]:
+    """``{split}_{name}`` of every metric over all parts: the shard's sums, all-reduced, then the value."""
     metrics = worker.metrics
     # A split part is evaluated once, by the worker of its first piece.
     shard = [metric_sums(worker.model, view, worker.sampler, split, metrics, worker.device)
              for view, piece in zip(worker.views, worker.pieces, strict=True) if piece.evaluates]
     sums = {name: sum(s[name] for s in shard) for name in metrics}
-    seconds = torch.tensor([time.perf_counter() - started], dtype=torch.float64)
-    flat = all_reduce_sum(torch.cat([sums[name].flatten() for name in metrics] + [seconds]).to(worker.device),
-                          worker.device)
+    flat = all_reduce_sum(torch.cat([sums[name].flatten().to(worker.device) for name in metrics]), worker.device)
     values, offset = {}, 0
     for name, metric in metrics.items():
         n = sums[name].numel()
         values[f"{split}_{name}"] = metric.value(flat[offset:offset + n].view_as(sums[name]))
         offset += n
-    return values, float(flat[-1]) / worker.world
+    return values
 
 
 def _validate(worker: Worker, record: dict, out_dir: Path, partition_sha: str) -> bool:
     """Validate after the epoch of ``record`` and add the scores to it; where they are the best so
     far, evaluate the test split too and keep the model as the best (rank 0 writes it), and say
-    so. Where the run chooses when to validate, the time it took sets the next validation."""
-    scores, seconds = _evaluate(worker, "val")
+    so."""
+    scores = _evaluate(worker, "val")
     record.update(scores)
     selection = worker.selection
     best = selection.update(worker.epoch, scores)
     if best:
-        test, _ = _evaluate(worker, "test")
+        test = _evaluate(worker, "test")
         record.update(test)
         selection.add_test(test)
         if worker.rank == 0:
             checkpoint.save_best(out_dir, worker.epoch, worker.model, partition_sha, selection.summary())
     record["best"] = selection.summary()
-    if worker.config.eval_every is None:
-        worker.next_validation = worker.epoch + validation_interval(seconds, record["epoch_s"])
     return best
 
 
@@ -647,9 +640,7 @@ def train_worker(cfg: dict) -> None:
         if worker.workers_changed is not None:  # the first epoch after a change records it
             record["workers_changed"], worker.workers_changed = worker.workers_changed, None
         eval_start = time.perf_counter()
-        due = (epoch >= worker.next_validation if config.eval_every is None
-               else (epoch + 1) % config.eval_every == 0)
-        validated = due or epoch + 1 == config.epochs
+        validated = (epoch + 1) % config.eval_every == 0 or epoch + 1 == config.epochs
         tested = validated and _validate(worker, record, out_dir, cfg["partition_sha"])
         if validated and worker.selection.exhausted:
             worker.stopping = True
@@ -667,7 +658,7 @@ def train_worker(cfg: dict) -> None:
             if not validated:  # a policy stopped the run
                 tested = _validate(worker, record, out_dir, cfg["partition_sha"])
             if not tested:  # the last epoch's test scores, where it is not the best
-                record.update(_evaluate(worker, "test")[0])
+                record.update(_evaluate(worker, "test"))
         record["eval_s"] = round(time.perf_counter() - eval_start, 4)
         if worker.decisions:
             record["decisions"], worker.decisions = worker.decisions, []

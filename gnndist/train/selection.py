@@ -1,7 +1,6 @@
 """Model selection as the field reports it: the test score at the best validation epoch.
 
-A run validates (by default every epoch, while that is cheap against the epoch's training: see
-:func:`validation_interval`) and keeps, beside its latest checkpoint, the model of the epoch whose
+A run validates (by default every epoch) and keeps, beside its latest checkpoint, the model of the epoch whose
 chosen validation score (``TrainConfig.select``, default ``val_acc``) is best so far. At that
 epoch, and only there, the test split is evaluated too: the run's result is the test score of
 the best validation epoch, as OGB's and PyG's examples report it, rather than the last epoch's,
@@ -16,20 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-
-#: Validating every epoch is cheap while it takes at most this share of the epoch's training ...
-EVAL_SHARE = 0.25
-#: ... or less than this many seconds, which nobody waits for.
-EVAL_FREE_S = 1.0
-
-
-def validation_interval(val_s: float, epoch_s: float) -> int:
-    """Epochs between validations when the run chooses (``eval_every`` not given): 1 while a
-    validation taking ``val_s`` seconds is cheap against a training epoch of ``epoch_s``, else the
-    fewest epochs that bring its share down to :data:`EVAL_SHARE`."""
-    if val_s <= max(EVAL_FREE_S, EVAL_SHARE * epoch_s):
-        return 1
-    return math.ceil(val_s / (EVAL_SHARE * max(epoch_s, 1e-9)))
 
 
 @dataclass

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from gnndist.config import ConfigError, TrainConfig
-from gnndist.train.selection import EVAL_FREE_S, EVAL_SHARE, Selection, validation_interval
+from gnndist.train.selection import Selection
 from gnndist.train.step import WARMUP_SHARE, WARMUP_STEPS, warmup_factor, warmup_length
 
 
@@ -48,13 +48,6 @@ def test_the_state_round_trips():
     again = Selection("val_acc", patience=3)
     again.load_state_dict(selection.state_dict())
     assert again == selection
-
-
-def test_validation_every_epoch_while_cheap_else_as_often_as_keeps_it_cheap():
-    assert validation_interval(0.2, 0.1) == 1  # under a second: always cheap
-    assert validation_interval(EVAL_FREE_S * 2, EVAL_FREE_S * 8) == 1  # a quarter of the epoch
-    assert validation_interval(10.0, 10.0) == math.ceil(1 / EVAL_SHARE)
-    assert validation_interval(30.0, 10.0) == 12
 
 
 @pytest.mark.parametrize("changes, message", [({"select": "test_acc"}, "validation score"),
