@@ -40,7 +40,8 @@ def test_more_workers_than_cpus_is_an_error_not_a_hang(tmp_path, capsys, ray_ses
     assert main(["train", "--parts", "4", "--workers", "4", "--epochs", "1", "--out", str(tmp_path / "run"),
                  "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "4 workers x 1 CPUs need 4 CPUs but the Ray cluster has 2" in err and "cpus_per_worker" in err
+    assert "4 workers x 1 CPUs need 4 CPUs but the Ray cluster has 2" in err
+    assert "--cpus-per-worker 0.5" in err  # on the command line, the flag to change
 
 
 def test_by_default_there_are_as_many_workers_as_parts_that_fit(ray_session):
@@ -55,4 +56,5 @@ def test_by_default_there_are_as_many_workers_as_parts_that_fit(ray_session):
 def test_gpu_workers_on_a_cluster_without_gpus_is_an_error_not_a_hang(tmp_path, capsys, ray_session):
     assert main(["train", "--gpus-per-worker", "1", "--epochs", "1", "--out", str(tmp_path / "run"), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "1 worker x 1 GPUs need 1 GPUs but the Ray cluster has 0" in err and "gpus_per_worker to 0" in err
+    assert "1 worker x 1 GPUs need 1 GPUs but the Ray cluster has 0" in err
+    assert "train on CPU (--gpus-per-worker 0)" in err
