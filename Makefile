@@ -40,7 +40,8 @@ bench: setup bench-env
 		--out scripts/results/bench_train_concurrent_steps.json
 
 # The peers' environment for benchmarks only (never part of setup or CI): PyG's NeighborLoader
-# needs torch-sparse (and torch-scatter), which compile from source here in about 30 minutes.
+# needs torch-sparse (and torch-scatter): the registry now has wheels for this torch (about 2 minutes
+# here); where it has none, pip compiles them from source (about 30 minutes on 2 cores).
 bench-env: $(BENCH_STAMP)
 
 $(BENCH_STAMP): pyproject.toml
