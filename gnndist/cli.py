@@ -42,17 +42,22 @@ _NUM_CLASSES_HELP = "class count, when the labels do not show it (default: large
 _SPLIT_FORMS = "default | INDEX | per_class:TRAIN,VAL | random:TRAIN_FRAC,VAL_FRAC"
 
 # flag destination -> (config class, field). Flags left unset (None) keep the job file's value.
-_PARTITION_FLAGS = {
+# The flags of how a dataset's files are read and its features stored: `partition` and
+# `train --dataset` both take them (_add_source_flags).
+_SOURCE_FLAGS = {
     "dataset": (SourceConfig, "dataset"), "features": (SourceConfig, "features"),
     "labels": (SourceConfig, "labels"), "split": (SourceConfig, "split"),
     "undirected": (SourceConfig, "undirected"), "split_seed": (SourceConfig, "seed"),
     "num_classes": (SourceConfig, "num_classes"), "label_column": (SourceConfig, "label_column"),
-    "id_column": (SourceConfig, "id_column"),
+    "id_column": (SourceConfig, "id_column"), "normalize_features": (SourceConfig, "normalize_features"),
     "method": (PartitionConfig, "method"), "parts": (PartitionConfig, "num_parts"),
+    "feature_storage": (PartitionConfig, "feature_storage"), "feature_dtype": (PartitionConfig, "feature_dtype"),
+}
+_PARTITION_FLAGS = {
+    **_SOURCE_FLAGS,
     "weights": (PartitionConfig, "weights"), "balance": (PartitionConfig, "balance"),
     "halo_hops": (PartitionConfig, "halo_hops"), "seed": (PartitionConfig, "seed"),
     "chunk_edges": (PartitionConfig, "chunk_edges"), "imbalance": (PartitionConfig, "imbalance"),
-    "feature_storage": (PartitionConfig, "feature_storage"), "feature_dtype": (PartitionConfig, "feature_dtype"),
 }
 
 
@@ -64,11 +69,10 @@ def _features_file(text: str) -> str:
     return text
 
 
-def _add_partition(sub) -> None:
-    p = sub.add_parser("partition", help="split a graph into parts and write a partition directory",
-                       description="Partition a graph: gnndist partition --dataset cora --parts 2 --out parts/")
-    p.add_argument("--config", help="job file (.yaml/.yml/.toml) with [source] and [partition] tables")
-    p.add_argument("--dataset", help="cora | amazon-photo | PATH | synthetic:sbm|rmat:key=value,... (default cora)")
+def _add_source_flags(p: argparse.ArgumentParser, when: str) -> None:
+    """The flags of :data:`_SOURCE_FLAGS` (``when``: what the help adds, e.g. " when partitioning here")."""
+    p.add_argument("--dataset", help="cora | amazon-photo | PATH | synthetic:sbm|rmat:key=value,... "
+                                     f"to partition{when} (default cora)")
     p.add_argument("--features", type=_features_file,
                    help="features file (.npy/.csv, or a SciPy sparse .npz) for an edge-list dataset")
     p.add_argument("--labels", help="labels file (.npy/.csv/.txt) for an edge-list dataset")
@@ -77,34 +81,41 @@ def _add_partition(sub) -> None:
     p.add_argument("--id-column", metavar="NAME|INDEX",
                    help="the labels and features tables' column of node ids, whose rows may then come in any "
                         "order (default: a header column named id, node or node_id; else row i is node i)")
-    p.add_argument("--split", help=f"split: {_SPLIT_FORMS}")
+    p.add_argument("--split", help=f"split{when}: {_SPLIT_FORMS} (default: the dataset's own, else per_class:20,30)")
+    p.add_argument("--split-seed", type=int, help="seed of generated splits and synthetic graphs (default 0)")
     p.add_argument("--undirected", action=argparse.BooleanOptionalAction, default=None,
-                   help="add each edge's reverse (edge lists, OGB folders)")
-    p.add_argument("--split-seed", type=int, help="seed of generated splits and synthetic graphs")
+                   help="add each edge's reverse (edge lists, OGB folders; default on)")
     p.add_argument("--num-classes", type=int, help=_NUM_CLASSES_HELP)
-    p.add_argument("--method", choices=PARTITION_METHODS, help="partitioner (default metis)")
-    p.add_argument("--parts", type=int, help="number of parts (default 2)")
+    p.add_argument("--normalize-features", action="store_true", default=None,
+                   help="divide each node's features by their sum, as PyG's NormalizeFeatures (bag-of-words "
+                        "counts become frequencies; default off)")
+    p.add_argument("--method", choices=PARTITION_METHODS, help=f"partitioner{when} (default metis)")
+    p.add_argument("--parts", type=int, help=f"number of parts{when} (default 2)")
+    p.add_argument("--feature-storage", choices=FEATURE_STORAGES,
+                   help="store features dense or sparse (CSR); auto: sparse when under 10%% are non-zero (default)")
+    p.add_argument("--feature-dtype", choices=FEATURE_DTYPES,
+                   help="stored features' type: float16/bfloat16 halve disk, memory and halo bytes; workers "
+                        "compute in float32 (default float32)")
+
+
+def _add_partition(sub) -> None:
+    p = sub.add_parser("partition", help="split a graph into parts and write a partition directory",
+                       description="Partition a graph: gnndist partition --dataset cora --parts 2 --out parts/")
+    p.add_argument("--config", help="job file (.yaml/.yml/.toml) with [source] and [partition] tables")
+    _add_source_flags(p, "")
     p.add_argument("--weights", type=_floats, help="relative capacity per part, e.g. 1,1,2,4")
     p.add_argument("--balance", type=_names, help=f"what METIS balances, subset of {','.join(BALANCE_TARGETS)}")
     p.add_argument("--halo-hops", type=int, help="halo depth L (default 1)")
     p.add_argument("--seed", type=int, help="partitioner seed (default 0)")
     p.add_argument("--chunk-edges", type=int, help="edges per chunk for --method streaming")
     p.add_argument("--imbalance", type=float, help="allowed load imbalance for METIS (default 0.03)")
-    p.add_argument("--feature-storage", choices=FEATURE_STORAGES,
-                   help="store features dense or sparse (CSR); auto: sparse when under 10%% are non-zero (default)")
-    p.add_argument("--feature-dtype", choices=FEATURE_DTYPES,
-                   help="stored features' type: float16/bfloat16 halve disk, memory and halo bytes; workers "
-                        "compute in float32 (default float32)")
     p.add_argument("--out", required=True, help="partition directory to create")
     p.add_argument("--force", action="store_true", help="replace --out if it is an existing partition directory")
     p.add_argument("--quiet", action="store_true", help="no progress bars or report")
 
 
 _TRAIN_FLAGS = {
-    "dataset": (SourceConfig, "dataset"), "num_classes": (SourceConfig, "num_classes"),
-    "split": (SourceConfig, "split"), "split_seed": (SourceConfig, "seed"),
-    "parts": (PartitionConfig, "num_parts"),
-    "method": (PartitionConfig, "method"),
+    **_SOURCE_FLAGS,
     "model": (TrainConfig, "model"), "hidden": (TrainConfig, "hidden"), "epochs": (TrainConfig, "epochs"),
     "lr": (TrainConfig, "lr"), "dropout": (TrainConfig, "dropout"), "weight_decay": (TrainConfig, "weight_decay"),
     "eval_every": (TrainConfig, "eval_every"), "seed": (TrainConfig, "seed"),
@@ -149,12 +160,7 @@ def _add_train(sub) -> None:
                        description="With no arguments: GraphSAGE on the bundled Cora, 2 parts, 2 workers.")
     p.add_argument("--config", help="job file (.yaml/.yml/.toml) with [source] [partition] [sampler] [train] [adapt]")
     p.add_argument("--partitions", help="an existing partition directory (else --dataset is partitioned)")
-    p.add_argument("--dataset", help="dataset to partition when --partitions is not given (default cora)")
-    p.add_argument("--num-classes", type=int, help=_NUM_CLASSES_HELP)
-    p.add_argument("--split", help=f"split when partitioning here: {_SPLIT_FORMS} (default: the dataset's own, "
-                                   "else per_class:20,30)")
-    p.add_argument("--split-seed", type=int, help="seed of a generated split when partitioning here (default 0)")
-    p.add_argument("--parts", type=int, help="parts when partitioning here (default 2)")
+    _add_source_flags(p, " when --partitions is not given")
     p.set_defaults(min_workers=None)
     p.add_argument("--workers", action=_WorkerRange,
                    help="data-parallel workers, each training a shard of parts (default: one per part, as many "
@@ -162,7 +168,6 @@ def _add_train(sub) -> None:
                         "leaves and grows back; the result does not depend on it")
     p.add_argument("--worker-weights", type=_floats,
                    help="each worker's capacity, e.g. 1,3: shards get training seeds in proportion")
-    p.add_argument("--method", choices=PARTITION_METHODS, help="partitioner when partitioning here")
     p.add_argument("--model", choices=MODELS, help="built-in model (default sage)")
     p.add_argument("--hidden", type=int, help="hidden channels (default 64)")
     p.add_argument("--epochs", type=int, help="epochs (default 40)")

@@ -75,6 +75,8 @@ class SourceConfig:
     by header name or index; ``None``: a header column named ``id``, ``node`` or ``node_id``, if
     any. With an id column rows may come in any order, and every node needs exactly one row;
     without one, row i is node i. ``.npy`` files are always in node order.
+    ``normalize_features``: divide each node's features by their sum, as PyG's
+    ``NormalizeFeatures`` (see :func:`gnndist.graph.normalized_rows`).
     """
 
     SECTION = "source"
@@ -88,6 +90,7 @@ class SourceConfig:
     num_classes: int | None = None
     label_column: str | int | None = None
     id_column: str | int | None = None
+    normalize_features: bool = False
 
     def __post_init__(self) -> None:
         if not self.dataset:

@@ -295,6 +295,32 @@ def check_finite(x: np.ndarray | sp.csr_matrix, origin: str) -> None:
                      "clean or impute the features before loading")
 
 
+def normalized_rows(x: np.ndarray | sp.csr_matrix, origin: str) -> np.ndarray | sp.csr_matrix:
+    """``x`` (float32 [N, F], dense or CSR) normalised as PyG's ``NormalizeFeatures`` does it:
+    shifted by its smallest value so that none is negative, then each row divided by its sum,
+    or by 1 where the sum is below 1 (a row of zeros stays zeros). Bag-of-words counts become
+    word frequencies, so that a long document does not give its node a larger input than a
+    short one. A new array: ``x`` is not changed. Sparse features stay sparse: their implicit
+    zeros make the smallest value 0 unless a stored value is negative, which would fill every
+    zero, and is refused."""
+    if sp.issparse(x):
+        full = x.nnz == x.shape[0] * x.shape[1]
+        low = float(x.data.min()) if x.nnz else 0.0
+        if low < 0 and not full:
+            raise GraphError(origin, "sparse features hold negative values: normalising them would shift every "
+                                     "implicit zero",
+                             "load them dense (a dense features file), or train without --normalize-features")
+        out = x.copy()
+        if full:
+            out.data -= low
+        sums = np.asarray(out.sum(axis=1), dtype=np.float32).ravel()
+        out.data /= np.repeat(np.maximum(sums, 1.0), np.diff(out.indptr))
+        return out
+    out = x - (x.min() if x.size else np.float32(0))
+    out /= np.maximum(out.sum(axis=1, keepdims=True), np.float32(1))
+    return out
+
+
 def class_count(y: np.ndarray, origin: str, given: int | None = None) -> int:
     """The number of classes of labels ``y`` (int64 [N], class ids or ``UNLABELLED``, node order).
 

@@ -15,11 +15,11 @@ In-memory graphs: :func:`from_pyg` and :func:`from_networkx`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gnndist.config import SourceConfig
-from gnndist.graph import Graph, GraphError
+from gnndist.graph import Graph, GraphError, normalized_rows
 from gnndist.progress import QuietReporter, Reporter
 from gnndist.sources._io import npz_keys
 from gnndist.sources.bundled import BUNDLED, load_bundled
@@ -37,6 +37,8 @@ from gnndist.sources.synthetic import load_synthetic
 __all__ = ["FORMATS", "Format", "detect_format", "from_networkx", "from_pyg", "load_graph", "with_split"]
 
 BUNDLED_PREFIX = "bundled:"
+#: ``meta["features_normalized"]`` of a graph whose features :func:`load_graph` normalised.
+NORMALIZED_BY = "row_sum"
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,12 @@ def detect_format(path: Path) -> str:
 
 def load_graph(config: SourceConfig, reporter: Reporter | None = None) -> Graph:
     """The graph ``config.dataset`` names (see the module docstring), with the split it was given
-    recorded as ``meta["split"]`` (see :func:`gnndist.sources.splits.split_record`)."""
+    recorded as ``meta["split"]`` (see :func:`gnndist.sources.splits.split_record`), and
+    ``meta["features_normalized"]`` when ``config.normalize_features`` normalised them."""
     graph = _load(config, reporter or QuietReporter())
+    if config.normalize_features:
+        graph = replace(graph, features=normalized_rows(graph.features, graph.origin))
+        graph.meta["features_normalized"] = NORMALIZED_BY
     # The graph was just built, so its meta dict is nobody else's.
     graph.meta["split"] = split_record(config.split, config.seed, graph)
     return graph
