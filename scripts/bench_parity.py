@@ -10,6 +10,12 @@ The datasets are every graph of ``../shared/datasets`` plus two synthetic ones, 
 split named in ``DATASETS`` (Amazon and Coauthor: 20 training and 30 validation nodes per class,
 the rest test, as the field's "pitfalls" protocol does).
 
+Two variants get rows of their own, named ``DATASET+normalized`` and ``DATASET+float16``:
+``--normalize-features`` normalises the features as PyG's ``NormalizeFeatures`` does it
+(``SourceConfig.normalize_features``), for both sides; ``--feature-dtype float16|bfloat16``
+stores gnndist's features in half precision (PyG keeps float32), to be compared seed by seed
+with the float32 row: gnndist's run is a function of the partition and the seed.
+
 A seed *collapses* when its test accuracy is more than 10 points below PyG's mean. The goal:
 every gnndist mean within 1 point of PyG's, and no seed collapsing.
 
@@ -18,6 +24,8 @@ Datasets can be run a few at a time; each run replaces its datasets' rows in ``-
 
     .venv-bench/bin/python scripts/bench_parity.py --out scripts/results/bench_parity.json
     .venv-bench/bin/python scripts/bench_parity.py --datasets cora,citeseer --seeds 0,1
+    .venv-bench/bin/python scripts/bench_parity.py --datasets amazon-photo --normalize-features
+    .venv-bench/bin/python scripts/bench_parity.py --datasets cora --feature-dtype float16
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from results_io import write_results
 
-from gnndist.config import PartitionConfig, SamplerConfig, SourceConfig, TrainConfig
+from gnndist.config import FEATURE_DTYPES, PartitionConfig, SamplerConfig, SourceConfig, TrainConfig
 from gnndist.runtime.cluster import init_ray
 from gnndist.runtime.memory import keep_freed_memory
 from gnndist.sources import load_graph
@@ -116,23 +124,26 @@ def _gnndist_run(root: Path, parts: int, seed: int, out: Path) -> dict:
     return {"test_acc": result.test_acc, "best_epoch": result.best["epoch"], "seconds": time.perf_counter() - started}
 
 
-def _row(name: str, seeds: tuple[int, ...], workdir: Path) -> dict:
+def _row(name: str, seeds: tuple[int, ...], normalize: bool, feature_dtype: str, workdir: Path) -> dict:
     from gnndist.api import partition
 
     dataset, split = DATASETS[name]
-    source = SourceConfig(dataset=dataset, split=split)
+    source = SourceConfig(dataset=dataset, split=split, normalize_features=normalize)
+    name += ("+normalized" if normalize else "") + ("" if feature_dtype == "float32" else f"+{feature_dtype}")
     graph = load_graph(source)
     runs = {"pyg": [_pyg_run(graph, seed) for seed in seeds]}
     print(json.dumps({"dataset": name, "pyg": runs["pyg"]}), flush=True)
     for parts in PARTS:
-        root = partition(source, PartitionConfig(num_parts=parts), workdir / f"{name}-{parts}")
+        root = partition(source, PartitionConfig(num_parts=parts, feature_dtype=feature_dtype),
+                         workdir / f"{name}-{parts}")
         runs[f"gnndist_{parts}_parts"] = [_gnndist_run(root, parts, seed, workdir / f"run-{name}-{parts}-{seed}")
                                           for seed in seeds]
         print(json.dumps({"dataset": name, f"gnndist_{parts}_parts": runs[f"gnndist_{parts}_parts"]}), flush=True)
     accs = {k: [r["test_acc"] for r in v] for k, v in runs.items()}
     mean = {k: float(np.mean(v)) for k, v in accs.items()}
     gnndist = [k for k in accs if k != "pyg"]
-    return {"dataset": name, "source": dataset, "split": split, "nodes": graph.num_nodes,
+    return {"dataset": name, "source": dataset, "split": split, "normalize_features": normalize,
+            "feature_dtype": feature_dtype, "nodes": graph.num_nodes,
             "train_nodes": int(graph.train_mask.sum()), "seeds": list(seeds), "runs": runs,
             "mean_test_acc": mean, "std_test_acc": {k: float(np.std(v)) for k, v in accs.items()},
             "gap_to_pyg": {k: mean[k] - mean["pyg"] for k in gnndist},
@@ -145,6 +156,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", default=",".join(DATASETS), help=f"some of {', '.join(DATASETS)}")
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)))
+    parser.add_argument("--normalize-features", action="store_true",
+                        help="normalise the features (PyG's NormalizeFeatures) on both sides")
+    parser.add_argument("--feature-dtype", choices=FEATURE_DTYPES, default="float32",
+                        help="the type gnndist stores features in")
     parser.add_argument("--out", type=Path, default=Path("scripts/results/bench_parity.json"))
     args = parser.parse_args()
     names = args.datasets.split(",")
@@ -159,8 +174,10 @@ def main() -> None:
     rows = {r["dataset"]: r for r in previous}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            rows[name] = _row(name, seeds, Path(tmp))
-            results = [rows[n] for n in DATASETS if n in rows]
+            row = _row(name, seeds, args.normalize_features, args.feature_dtype, Path(tmp))
+            rows[row["dataset"]] = row
+            order = list(DATASETS)
+            results = sorted(rows.values(), key=lambda r: (order.index(r["dataset"].split("+")[0]), r["dataset"]))
             write_results(args.out, {
                 "benchmark": "parity", "recipe": {"model": TRAIN.model, "hidden": TRAIN.hidden,
                                                   "dropout": TRAIN.dropout, "fanouts": list(SAMPLER.fanouts),
