@@ -74,6 +74,8 @@ class Graph:
         num_classes: number of classes.
         origin: where the graph came from (a path or a description), used in error messages.
         dropped_self_loops: self-loops removed while building the graph.
+        class_names: each class id's name, where the source has them (text labels, a
+            gnn-benchmark file's ``class_names``), else ``None``.
     """
 
     name: str
@@ -88,6 +90,7 @@ class Graph:
     origin: str
     dropped_self_loops: int = 0
     meta: dict = field(default_factory=dict)
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.validate()
@@ -112,6 +115,7 @@ class Graph:
         origin: str,
         undirected: bool = False,
         meta: dict | None = None,
+        class_names: tuple[str, ...] | None = None,
     ) -> Graph:
         """Build a graph from an edge list ``src[i] -> dst[i]`` (int, global ids, length E).
 
@@ -143,6 +147,7 @@ class Graph:
             origin=origin,
             dropped_self_loops=loops,
             meta=dict(meta or {}),
+            class_names=class_names,
         )
 
     # ------------------------------------------------------------------ validation
@@ -181,6 +186,9 @@ class Graph:
     def _validate_labels(self) -> None:
         y = self.y
         class_count(y.numpy(), self.origin, self.num_classes)  # refuses a label outside the classes
+        if self.class_names is not None and len(self.class_names) != self.num_classes:
+            raise GraphError(self.origin, f"{len(self.class_names)} class names for {self.num_classes} classes",
+                             "give one name per class, or none")
         overlap = (self.train_mask.int() + self.val_mask.int() + self.test_mask.int()) > 1
         if bool(overlap.any()):
             raise GraphError(self.origin, f"node {int(torch.nonzero(overlap)[0])} is in more than one split")
@@ -270,6 +278,7 @@ class Graph:
             "num_edges": self.num_edges,
             "feature_dim": self.feature_dim,
             "num_classes": self.num_classes,
+            **({} if self.class_names is None else {"class_names": list(self.class_names)}),
             "train": int(self.train_mask.sum()),
             "val": int(self.val_mask.sum()),
             "test": int(self.test_mask.sum()),

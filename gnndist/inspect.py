@@ -52,7 +52,8 @@ def report(root: str | Path) -> dict:
                   # partitions written before featureless graphs were accepted always hold given ones
                   "features": graph.get("features", GIVEN_FEATURES),
                   "feature_encoding": FeatureLayout.of(manifest).encoding,
-                  "feature_dtype": FeatureLayout.of(manifest).dtype},
+                  "feature_dtype": FeatureLayout.of(manifest).dtype,
+                  "class_names": graph.get("class_names")},  # None: the source named no classes
         "method": manifest["method"]["name"],
         "split": manifest.get("split"),  # None: written before the split was recorded
         "num_parts": k,
@@ -224,6 +225,9 @@ def render(rep: dict, console) -> None:
     console.print(f"[bold]{rep['path']}[/]: {g['name']}, {g['num_nodes']:,} nodes, {g['num_edges']:,} edges, "
                   f"{features}, {rep['num_parts']} parts by {rep['method']}, {rep['halo_hops']}-hop halo")
     console.print(f"split: {describe_split(rep['split'])}", soft_wrap=True)
+    if g["class_names"]:
+        console.print(f"classes: {', '.join(f'{i} {name}' for i, name in enumerate(g['class_names']))}",
+                      soft_wrap=True, markup=False)
     table = Table(title="parts", box=box.SIMPLE_HEAD)
     for col in ("part", "nodes", "in-edges", "train", "val", "test", "halo", "halo/nodes", "cut in-edges",
                 "cut share"):

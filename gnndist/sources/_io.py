@@ -157,7 +157,8 @@ def _fields(line: str, delimiter: str | None) -> list[str]:
 
 
 def load_table(path: Path, dtype, *, skip_rows: int = 0, usecols=None) -> np.ndarray:
-    """A numeric text table as a 2-d array [rows, columns]; ``.gz`` files are decompressed.
+    """A text table as a 2-d array [rows, columns] of ``dtype`` (a number type, or ``str`` for
+    the fields as text); ``.gz`` files are decompressed.
 
     The delimiter follows the suffix before ``.gz`` (see :data:`DELIMITERS`); ``#`` starts a
     comment, and in a delimited file ``"`` quotes a field (a name holding the delimiter, in a
@@ -199,6 +200,35 @@ def labels_from_array(values: np.ndarray, origin: str) -> np.ndarray:
             raise GraphError(origin, "labels are not integer class ids", "give one integer class per node")
         labels = filled.astype(np.int64)
     return labels
+
+
+#: Text fields that mean "no label" in a column of class names (as ``-1`` and ``nan`` do in a numeric one).
+MISSING_LABELS = ("", "-1", "nan")
+
+
+def labels_from_text(values: np.ndarray, origin: str) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """``(class ids int64 [N], class names)`` from a label column read as text (str [N]).
+
+    A column of numbers gives their ids as :func:`labels_from_array` does, and no names. A
+    column of class names (``Neural_Networks``, ``Theory``, ...) numbers them in sorted order,
+    so that the same names always get the same ids, and gives the names; an empty field,
+    ``-1`` or ``nan`` is a node without a label. A column of both is refused: a number among
+    names (or a name among numbers) is more likely a typo than a class.
+    """
+    values = np.char.strip(np.asarray(values, dtype=str))
+    missing = np.isin(np.char.lower(values), MISSING_LABELS)
+    unique, ids = np.unique(values[~missing], return_inverse=True)
+    names = tuple(unique.tolist())
+    numbers = [name for name in names if parses_as(name, float)]
+    if len(numbers) == len(names):
+        return labels_from_array(np.where(missing, "nan", values).astype(np.float64), origin), None
+    if numbers:
+        text = next(name for name in names if not parses_as(name, float))
+        raise GraphError(origin, f"the labels mix class ids and class names (e.g. {numbers[0]!r} and {text!r})",
+                         "give every labelled node a class id, or every one a class name")
+    labels = np.full(values.size, UNLABELLED, dtype=np.int64)
+    labels[~missing] = ids
+    return labels, names
 
 
 def ids_to_mask(ids: np.ndarray, num_nodes: int, origin: str) -> np.ndarray:

@@ -9,13 +9,14 @@ starting at 0.
 ``SourceConfig.features``: ``.npy`` (no pickle) or a text table, one row per node. Without it
 the graph has no features (``x`` float32 [N, 0]) and partitioning stores structural ones
 (see :meth:`gnndist.graph.Graph.input_features`).
-``SourceConfig.labels``: ``.npy`` or a text table with one integer class per node (``-1`` or
-``nan``: no label). Text tables may have a header row and an id column, and a labels table
-several columns (``SourceConfig.label_column``): see :mod:`gnndist.sources.tables`. The class
-count is ``SourceConfig.num_classes`` or the largest label + 1, checked by
-:func:`gnndist.graph.class_count`. The node count is the row count of those files when given
-(they must agree, and every edge must name a node they have a row for), else the largest edge
-id + 1. Without labels every node is ``UNLABELLED`` and the splits are empty.
+``SourceConfig.labels``: ``.npy`` or a text table with one class per node (``-1``, ``nan`` or
+an empty field: no label), an integer id or a class name; names are numbered in sorted order
+and kept as :attr:`gnndist.graph.Graph.class_names`. Text tables may have a header row and
+an id column, and a labels table several columns (``SourceConfig.label_column``): see
+:mod:`gnndist.sources.tables`. The class count is ``SourceConfig.num_classes`` or the largest
+label + 1, checked by :func:`gnndist.graph.class_count`. The node count is the row count of
+those files when given (they must agree, and every edge must name a node they have a row for),
+else the largest edge id + 1. Without labels every node is ``UNLABELLED`` and the splits are empty.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def load_edgelist(path: Path, config: SourceConfig) -> Graph:
     if src.size == 0:
         raise GraphError(origin, "the edge file holds no edges", "an empty graph cannot be partitioned")
     x = read_features(Path(config.features), config) if config.features else None
-    y = read_labels(Path(config.labels), config) if config.labels else None
+    y, class_names = read_labels(Path(config.labels), config) if config.labels else (None, None)
     n = _num_nodes(src, dst, x, y, config, origin)
     if y is None:
         y = np.full(n, UNLABELLED, dtype=np.int64)
@@ -49,7 +50,7 @@ def load_edgelist(path: Path, config: SourceConfig) -> Graph:
     train, val, test = choose_split(config.split, y, seed=config.seed, origin=labels_origin)
     return Graph.from_edges(src, dst, num_nodes=n, x=x, y=y, num_classes=num_classes, labels_origin=labels_origin,
                             train_mask=train, val_mask=val, test_mask=test, name=path.stem, origin=origin,
-                            undirected=config.undirected, meta={"format": "edgelist"})
+                            undirected=config.undirected, meta={"format": "edgelist"}, class_names=class_names)
 
 
 def read_edges(path: Path) -> tuple[np.ndarray, np.ndarray]:

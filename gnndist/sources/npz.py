@@ -4,7 +4,7 @@ Two layouts:
 - gnn-benchmark (Shchur et al.; Amazon Photo/Computers, Coauthor CS/Physics, the bundled Cora):
   CSR adjacency ``adj_data/adj_indices/adj_indptr/adj_shape``, CSR features
   ``attr_data/attr_indices/attr_indptr/attr_shape``, ``labels`` [N]; optionally the masks
-  ``train_mask/val_mask/test_mask`` [N] as the file's own split. Built as PyG's
+  ``train_mask/val_mask/test_mask`` [N] as the file's own split, and ``class_names``. Built as PyG's
   ``read_npz`` builds ``Amazon``/``Coauthor``: features binarised (every positive entry
   becomes 1), self-loops dropped, edges symmetrised (``SourceConfig.undirected``, default on).
   The features stay a CSR matrix (the graph's sparse features), never densified.
@@ -55,7 +55,17 @@ def load_gnn_benchmark(path: Path, config: SourceConfig, *, name: str | None = N
     coo = adj.tocoo()
     return Graph.from_edges(coo.row, coo.col, num_nodes=n, x=x, y=y, num_classes=num_classes, train_mask=train,
                             val_mask=val, test_mask=test, name=name or path.stem, origin=origin,
-                            undirected=config.undirected, meta={"format": "gnn-benchmark"})
+                            undirected=config.undirected, meta={"format": "gnn-benchmark"},
+                            class_names=_class_names(arrays, num_classes))
+
+
+def _class_names(arrays: dict[str, np.ndarray], num_classes: int) -> tuple[str, ...] | None:
+    """A gnn-benchmark file's ``class_names`` (one per class id), if it has a usable one:
+    names are a description, so a file whose list does not fit its classes loads without them."""
+    names = arrays.get("class_names")
+    if names is None or names.dtype.kind not in "US" or names.shape != (num_classes,):
+        return None
+    return tuple(str(name) for name in names)
 
 
 def load_heterophilous(path: Path, config: SourceConfig) -> Graph:

@@ -25,6 +25,7 @@ from gnndist.graph import GraphError, check_finite
 from gnndist.sources._io import (
     Layout,
     labels_from_array,
+    labels_from_text,
     load_npy,
     load_table,
     parses_as,
@@ -36,20 +37,26 @@ from gnndist.sources._io import (
 ID_NAMES = ("id", "node", "node_id")
 
 
-def read_labels(path: Path, config: SourceConfig) -> np.ndarray:
-    """int64 [N] class ids (``UNLABELLED`` where a row has ``-1`` or ``nan``), in node id order."""
+def read_labels(path: Path, config: SourceConfig) -> tuple[np.ndarray, tuple[str, ...] | None]:
+    """``(class ids, class names)``: int64 [N] class ids in node id order (``UNLABELLED`` where
+    a row has ``-1``, ``nan`` or nothing), and the names of the classes when the labels are
+    text, numbered in sorted order (see :func:`~gnndist.sources._io.labels_from_text`), else ``None``."""
     if path.suffix == ".npy":
         if config.label_column is not None:
             raise GraphError(str(path), "source.label_column picks a column of a text table, but this is an "
                              ".npy array", "save one class per node in it, or give the labels as a table")
-        return labels_from_array(load_npy(path), str(path))
+        values = load_npy(path)
+        if values.dtype.kind in "US":  # an array of class names
+            return labels_from_text(values.ravel() if values.ndim == 2 and values.shape[1] == 1 else values,
+                                    str(path))
+        return labels_from_array(values, str(path)), None
     layout = table_layout(path, _is_header)
     if layout.width == 0:
-        return np.empty(0, dtype=np.int64)
+        return np.empty(0, dtype=np.int64), None
     ids = _id_column(layout, config.id_column, path)
     column = _label_column(layout, config.label_column, ids, path)
-    values = load_table(path, np.float64, skip_rows=layout.skip_rows, usecols=(column,))[:, 0]
-    return labels_from_array(_by_id(values, layout, ids, path), str(path))
+    values = load_table(path, str, skip_rows=layout.skip_rows, usecols=(column,))[:, 0]
+    return labels_from_text(_by_id(values, layout, ids, path), str(path))
 
 
 def read_features(path: Path, config: SourceConfig) -> np.ndarray | sp.csr_matrix:
