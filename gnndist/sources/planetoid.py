@@ -103,11 +103,11 @@ def load_planetoid(folder: Path, config: SourceConfig) -> Graph:
                             val_mask=val, test_mask=test, name=name, origin=origin, meta={"format": "planetoid"})
 
 
-def _features_and_labels(raw: Path, name: str) -> tuple[np.ndarray, np.ndarray, int, np.ndarray]:
-    """float32 [N, F] features, int64 [N] labels, the number of training nodes (rows of ``y``)
-    and int64 test node ids, in PyG's node order."""
-    tx, allx, y_train, ty, ally = (_dense(safe_unpickle(raw / f"ind.{name}.{k}"))
-                                   for k in ("tx", "allx", "y", "ty", "ally"))
+def _features_and_labels(raw: Path, name: str) -> tuple[sp.csr_matrix, np.ndarray, int, np.ndarray]:
+    """float32 [N, F] features (CSR: bag-of-words, about 1% non-zero), int64 [N] labels, the
+    number of training nodes (rows of ``y``) and int64 test node ids, in PyG's node order."""
+    tx, allx = (sp.csr_matrix(safe_unpickle(raw / f"ind.{name}.{k}"), dtype=np.float32) for k in ("tx", "allx"))
+    y_train, ty, ally = (_dense(safe_unpickle(raw / f"ind.{name}.{k}")) for k in ("y", "ty", "ally"))
     test_index = load_table(raw / f"ind.{name}.test.index", np.int64)[:, 0]
     if tx.shape[0] != test_index.size or ty.shape[0] != test_index.size:
         raise GraphError(str(raw / f"ind.{name}.tx"), f"{tx.shape[0]} test feature rows and {ty.shape[0]} "
@@ -116,15 +116,17 @@ def _features_and_labels(raw: Path, name: str) -> tuple[np.ndarray, np.ndarray, 
     span = int(test_index.max() - test_index.min()) + 1
     if span != test_index.size:
         # CiteSeer: test ids skip isolated nodes; PyG gives those zero features and label rows.
-        tx_full = np.zeros((span, tx.shape[1]), dtype=tx.dtype)
+        at = sorted_test - test_index.min()
+        coo = tx.tocoo()
+        tx = sp.csr_matrix((coo.data, (at[coo.row], coo.col)), shape=(span, tx.shape[1]))
         ty_full = np.zeros((span, ty.shape[1]), dtype=ty.dtype)
-        tx_full[sorted_test - test_index.min()] = tx
-        ty_full[sorted_test - test_index.min()] = ty
-        tx, ty = tx_full, ty_full
-    x = np.concatenate([allx, tx]).astype(np.float32)
-    x[test_index] = x[sorted_test]
-    y = np.concatenate([ally, ty]).argmax(axis=1).astype(np.int64)
-    y[test_index] = y[sorted_test]
+        ty_full[at] = ty
+        ty = ty_full
+    # The test rows come in test_index order: node test_index[i] takes row sorted_test[i].
+    order = np.arange(allx.shape[0] + span)
+    order[test_index] = sorted_test
+    x = sp.vstack([allx, tx], format="csr")[order]
+    y = np.concatenate([ally, ty]).argmax(axis=1).astype(np.int64)[order]
     return x, y, y_train.shape[0], test_index
 
 

@@ -76,6 +76,8 @@ def test_public_split_sizes_and_geom_gcn_index_range():
     g = load_graph(SourceConfig(dataset=str(CORA)))
     assert (int(g.train_mask.sum()), int(g.val_mask.sum()), int(g.test_mask.sum())) == (140, 500, 1000)
     assert g.meta["format"] == "planetoid"
+    # the bag-of-words features stay CSR from the pickles on (their values: test_source_vs_pyg)
+    assert sp.issparse(g.features) and g.features.nnz == 49_216 and g.features.has_canonical_format
     with pytest.raises(GraphError, match="splits 0..9"):
         load_graph(SourceConfig(dataset=str(CORA), split="10"))
     random = load_graph(SourceConfig(dataset=str(CORA), split="per_class:20,30", seed=1))
