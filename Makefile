@@ -7,7 +7,10 @@ STAMP := $(VENV)/.installed
 BENCH_VENV := .venv-bench
 BENCH_STAMP := $(BENCH_VENV)/.installed
 
-.PHONY: setup demo test lint bench bench-env clean
+DGL_VENV := .venv-dgl
+DGL_STAMP := $(DGL_VENV)/.installed
+
+.PHONY: setup demo test lint bench bench-env dgl-env clean
 
 setup: $(STAMP)
 
@@ -52,5 +55,19 @@ $(BENCH_STAMP): pyproject.toml
 	MAX_JOBS=2 $(BENCH_VENV)/bin/pip install -q --no-build-isolation torch-scatter torch-sparse
 	touch $(BENCH_STAMP)
 
+# DGL's environment, beside the main one (about 4 minutes, 6 GB): PyPI's last DGL for Python 3.11,
+# 2.1.0, ships its C++ libraries for torch 2.0 to 2.2.1 only, and PyPI's torch 2.2.1 is a CUDA
+# build (the nvidia-* packages come with it; it runs on CPU too). The other pins: DGL imports
+# torchdata.datapipes, which torchdata 0.10 removed; DGL 2.1 and torch 2.2 are built against
+# NumPy 1; pyarrow 26 (the dev extra's) refuses NumPy 1. One pip run, so that gnndist's own
+# requirements cannot move any of them.
+dgl-env: $(DGL_STAMP)
+
+$(DGL_STAMP): pyproject.toml
+	$(PY) -m venv $(DGL_VENV)
+	$(DGL_VENV)/bin/pip install -q --upgrade pip
+	$(DGL_VENV)/bin/pip install -q torch==2.2.1 dgl==2.1.0 torchdata==0.7.1 'numpy<2' 'pyarrow<26' -e '.[dev]'
+	touch $(DGL_STAMP)
+
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) out
+	rm -rf $(VENV) $(BENCH_VENV) $(DGL_VENV) out

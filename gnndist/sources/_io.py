@@ -170,6 +170,9 @@ def load_table(path: Path, dtype, *, skip_rows: int = 0, usecols=None) -> np.nda
     try:
         with _open_text(path) as f, warnings.catch_warnings():
             warnings.filterwarnings("ignore", "loadtxt: input contained no data")
+            # NumPy 1.x reads "1.5" in an integer column as 1, with only this warning; as an
+            # error it is the ValueError NumPy 2 raises, so a fractional id is refused on both.
+            warnings.filterwarnings("error", r"loadtxt\(\): Parsing an integer via a float", DeprecationWarning)
             table = np.loadtxt(f, dtype=dtype, delimiter=delimiter, comments="#", skiprows=skip_rows,
                                usecols=usecols, ndmin=2, **quoting)
     except (ValueError, OSError, EOFError) as e:
