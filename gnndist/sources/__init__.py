@@ -7,9 +7,10 @@
 - a path, recognised by :data:`FORMATS` in order: a Planetoid folder (``raw/ind.<name>.x``), an
   OGB node-property folder (``raw/edge.csv.gz``), a gnn-benchmark ``.npz`` (``adj_indptr``
   key), a heterophilous ``.npz`` (``node_features`` and ``edges`` keys), an edge list
-  (``.csv``/``.tsv``/``.txt``/``.parquet``).
+  (``.csv``/``.tsv``/``.txt``/``.parquet``), a file written by ``dgl.save_graphs`` (its first
+  graph), a DistDGL partition config ``.json`` (see :mod:`.dgl`; both need DGL).
 
-In-memory graphs: :func:`from_pyg` and :func:`from_networkx`.
+In-memory graphs: :func:`from_pyg`, :func:`from_dgl` and :func:`from_networkx`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from gnndist.graph import Graph, GraphError, normalized_rows
 from gnndist.progress import QuietReporter, Reporter
 from gnndist.sources._io import npz_keys
 from gnndist.sources.bundled import BUNDLED, load_bundled
+from gnndist.sources.dgl import from_dgl, is_distdgl_config, is_graph_file, load_distdgl, load_graph_file
 from gnndist.sources.edgelist import SUFFIXES as EDGELIST_SUFFIXES
 from gnndist.sources.edgelist import load_edgelist
 from gnndist.sources.networkx import from_networkx
@@ -34,7 +36,7 @@ from gnndist.sources.splits import split_record, with_split
 from gnndist.sources.synthetic import PREFIX as SYNTHETIC_PREFIX
 from gnndist.sources.synthetic import load_synthetic
 
-__all__ = ["FORMATS", "Format", "detect_format", "from_networkx", "from_pyg", "load_graph", "with_split"]
+__all__ = ["FORMATS", "Format", "detect_format", "from_dgl", "from_networkx", "from_pyg", "load_graph", "with_split"]
 
 BUNDLED_PREFIX = "bundled:"
 #: ``meta["features_normalized"]`` of a graph whose features :func:`load_graph` normalised.
@@ -66,6 +68,9 @@ FORMATS: dict[str, Format] = {
                             _npz_with("node_features", "edges"), load_heterophilous),
     "edgelist": Format("an edge list " + "/".join(EDGELIST_SUFFIXES),
                        lambda p: p.is_file() and p.suffix.lower() in EDGELIST_SUFFIXES, load_edgelist),
+    "dgl": Format("a DGL graph file written by dgl.save_graphs (its first graph)", is_graph_file, load_graph_file),
+    "distdgl": Format("a DistDGL partition config <name>.json written by dgl.distributed.partition_graph",
+                      is_distdgl_config, load_distdgl),
 }
 
 

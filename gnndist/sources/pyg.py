@@ -32,15 +32,15 @@ def from_pyg(data, *, name: str = "pyg", split_index: int = 0, num_classes: int 
         raise GraphError(origin, "edge_index must be an int tensor of shape [2, E]")
     y = data.y
     labels = labels_from_array(y.numpy(), origin) if y is not None else np.full(n, UNLABELLED, dtype=np.int64)
-    masks = [_mask(data, key, n, split_index, origin) for key in _MASKS]
+    masks = [split_mask(getattr(data, key, None), key, n, split_index, origin) for key in _MASKS]
     return Graph.from_edges(edge_index[0], edge_index[1], num_nodes=n, x=data.x, y=labels, num_classes=num_classes,
                             train_mask=masks[0], val_mask=masks[1], test_mask=masks[2], name=name, origin=origin,
                             meta={"format": "pyg"})
 
 
-def _mask(data, key: str, n: int, split_index: int, origin: str) -> torch.Tensor:
-    """bool [N]: the mask ``key`` of ``data``, one column of a multi-split mask, or all False."""
-    mask = getattr(data, key, None)
+def split_mask(mask: torch.Tensor | None, key: str, n: int, split_index: int, origin: str) -> torch.Tensor:
+    """bool [N]: the split mask named ``key`` (bool or 0/1 [N], or [N, S] holding S splits, of
+    which column ``split_index`` is taken), or all False when ``mask`` is None."""
     if mask is None:
         return torch.zeros(n, dtype=torch.bool)
     if mask.dim() == 2:
