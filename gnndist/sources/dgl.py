@@ -252,16 +252,18 @@ def _original_ids(path: Path, parts: list[_Part], inner: torch.Tensor) -> torch.
     [N]); None, with a warning, where the partition holds no :data:`ORIG_NIDS` mapping."""
     whole = path.parent / ORIG_NIDS
     if whole.is_file():
-        return _read_ids(whole, inner.numel())[inner]
-    if all((part.folder / ORIG_NIDS).is_file() for part in parts):
+        original, origin = _read_ids(whole, inner.numel())[inner], str(whole)
+    elif all((part.folder / ORIG_NIDS).is_file() for part in parts):
         original = torch.cat([_read_ids(part.folder / ORIG_NIDS, part.inner.numel()) for part in parts])
-        _check_permutation(original, inner.numel(), str(path), f"the {ORIG_NIDS} files of the parts")
-        return original
-    warnings.warn(f"{path}: no {ORIG_NIDS} beside it or in its part folders, so the nodes keep the partition's "
-                  "ids (DistDGL's reshuffled order), not the original graph's; to keep the original order, save "
-                  "the mapping partition_graph(..., return_mapping=True) returns: "
-                  f"dgl.data.utils.save_tensors('{whole}', {{'_N': orig_nids}})", stacklevel=3)
-    return None
+        origin = f"{path} (the {ORIG_NIDS} files of its parts)"
+    else:
+        warnings.warn(f"{path}: no {ORIG_NIDS} beside it or in its part folders, so the nodes keep the partition's "
+                      "ids (DistDGL's reshuffled order), not the original graph's; to keep the original order, save "
+                      "the mapping partition_graph(..., return_mapping=True) returns: "
+                      f"dgl.data.utils.save_tensors('{whole}', {{'_N': orig_nids}})", stacklevel=3)
+        return None
+    _check_permutation(original, inner.numel(), origin, "the original ids")
+    return original
 
 
 def _read_ids(path: Path, n: int) -> torch.Tensor:

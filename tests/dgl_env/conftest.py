@@ -24,7 +24,7 @@ def cora() -> Graph:
     return load_graph(SourceConfig(dataset="cora"))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def to_dgl():
     """``graph -> DGLGraph``: the graph's edges (source -> destination, global ids) and its node
     data under DGL's dataset names (``feat`` float32 [N, F], ``label``, the three masks)."""
@@ -42,7 +42,7 @@ def to_dgl():
     return build
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def assert_same_graph():
     """``(got, want)``: the same edges (CSC, so the same set), features bit for bit, labels,
     masks and class count."""
