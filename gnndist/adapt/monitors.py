@@ -1,4 +1,5 @@
-"""Monitored training metrics: the gradient noise scale (no Ray, no torch).
+"""Monitored training metrics: the gradient noise scale and the parts' gradient variance (no Ray,
+no torch).
 
 :class:`NoiseScale` estimates the simple noise scale ``B_simple = tr(Sigma) / |G|^2`` of
 McCandlish et al. 2018, "An Empirical Model of Large-Batch Training", Appendix A: ``G`` is the true
@@ -50,26 +51,69 @@ def stratified_estimates(
     return big - trace_sigma / total, trace_sigma
 
 
-class NoiseScale:
-    """The simple noise scale ``tr(Sigma) / |G|^2``, smoothed over monitored steps.
+class Smoothed:
+    """Figures of one monitored step each, smoothed together: an exponential moving average of
+    ``decay`` per figure, bias-corrected as Adam does (divided by ``1 - decay**steps``, so that the
+    first update gives that step's figures rather than values shrunk towards zero). ``FIGURES``
+    names them; a subclass says how a step's figures are estimated."""
 
-    Single-step estimates are noisy (that of ``|G|^2`` can be negative), and their ratio is noisier still, so
-    ``|G|^2`` and ``tr(Sigma)`` are smoothed separately with an exponential moving average of
-    ``decay``, bias-corrected as Adam does (divided by ``1 - decay**steps``, so the first update
-    gives that step's estimates rather than a value shrunk towards zero), and the ratio is taken
-    of the smoothed values.
-
-    ``value`` is None until an update has made the smoothed ``|G|^2`` positive: the gradient is
-    not yet resolved from the noise, and the noise scale is unbounded.
-    """
+    FIGURES: tuple[str, ...] = ()
 
     def __init__(self, decay: float = 0.95) -> None:
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay!r}")
         self.decay = float(decay)
         self._steps = 0
-        self._gradient_sq_ema = 0.0  # biased EMAs, started at 0; read through the bias correction
-        self._trace_sigma_ema = 0.0
+        self._emas = dict.fromkeys(self.FIGURES, 0.0)  # biased EMAs, started at 0; read through the correction
+
+    def _add(self, **figures: float) -> None:
+        self._steps += 1
+        for name, value in figures.items():
+            self._emas[name] = self.decay * self._emas[name] + (1.0 - self.decay) * value
+
+    def _smoothed(self, name: str) -> float | None:
+        """The smoothed figure ``name``; None before the first update."""
+        if self._steps == 0:
+            return None
+        return self._emas[name] / (1.0 - self.decay**self._steps)
+
+    @property
+    def steps(self) -> int:
+        """How many steps have been added."""
+        return self._steps
+
+    def state_dict(self) -> dict[str, float | int]:
+        """The monitor's state as plain floats and ints (JSON-safe)."""
+        return {"decay": self.decay, "steps": self._steps, **{f"{name}_ema": v for name, v in self._emas.items()}}
+
+    def load_state_dict(self, state: dict[str, float | int]) -> None:
+        """Continue from a :meth:`state_dict`, which must come from a monitor of the same kind and decay."""
+        kind = type(self).__name__
+        expected = {"decay", "steps", *(f"{name}_ema" for name in self.FIGURES)}
+        if set(state) != expected:
+            raise ValueError(f"{kind} state needs exactly the keys {sorted(expected)}, got {sorted(state)}")
+        # The bias correction 1 - decay**steps holds only for EMAs built with one constant decay.
+        if float(state["decay"]) != self.decay:
+            raise ValueError(f"{kind} state was saved with decay {state['decay']}, this monitor has {self.decay}")
+        steps = state["steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"{kind} state 'steps' must be a non-negative int, got {steps!r}")
+        self._steps = steps
+        self._emas = {name: float(state[f"{name}_ema"]) for name in self.FIGURES}
+
+
+class NoiseScale(Smoothed):
+    """The simple noise scale ``tr(Sigma) / |G|^2``, smoothed over monitored steps.
+
+    Single-step estimates are noisy (that of ``|G|^2`` can be negative), and their ratio is noisier
+    still, so ``|G|^2`` and ``tr(Sigma)`` are smoothed separately (:class:`Smoothed`) and the ratio
+    is taken of the smoothed values.
+
+    ``value`` is None until an update has made the smoothed ``|G|^2`` positive: the gradient is
+    not yet resolved from the noise, and the noise scale is unbounded.
+    """
+
+    FIGURES = ("gradient_sq", "trace_sigma")
 
     def update(self, half_gaps: Sequence[float], first_sizes: Sequence[float], second_sizes: Sequence[float],
                big_sq_norm: float) -> float | None:
@@ -78,25 +122,18 @@ class NoiseScale:
         Invalid input raises ValueError and leaves the monitor as it was.
         """
         gradient_sq, trace_sigma = stratified_estimates(half_gaps, first_sizes, second_sizes, big_sq_norm)
-        self._steps += 1
-        self._gradient_sq_ema = self.decay * self._gradient_sq_ema + (1.0 - self.decay) * gradient_sq
-        self._trace_sigma_ema = self.decay * self._trace_sigma_ema + (1.0 - self.decay) * trace_sigma
+        self._add(gradient_sq=gradient_sq, trace_sigma=trace_sigma)
         return self.value
-
-    @property
-    def steps(self) -> int:
-        """How many steps have been added."""
-        return self._steps
 
     @property
     def gradient_sq(self) -> float | None:
         """The smoothed estimate of ``|G|^2``; None before the first update."""
-        return self._corrected(self._gradient_sq_ema)
+        return self._smoothed("gradient_sq")
 
     @property
     def trace_sigma(self) -> float | None:
         """The smoothed estimate of ``tr(Sigma)``; None before the first update."""
-        return self._corrected(self._trace_sigma_ema)
+        return self._smoothed("trace_sigma")
 
     @property
     def value(self) -> float | None:
@@ -106,34 +143,49 @@ class NoiseScale:
             return None
         return self.trace_sigma / gradient_sq
 
-    def state_dict(self) -> dict[str, float | int]:
-        """The monitor's state as plain floats and ints (JSON-safe)."""
-        return {
-            "decay": self.decay,
-            "steps": self._steps,
-            "gradient_sq_ema": self._gradient_sq_ema,
-            "trace_sigma_ema": self._trace_sigma_ema,
-        }
 
-    def load_state_dict(self, state: dict[str, float | int]) -> None:
-        """Continue from a :meth:`state_dict`, which must come from a monitor of the same decay."""
-        expected = {"decay", "steps", "gradient_sq_ema", "trace_sigma_ema"}
-        if set(state) != expected:
-            raise ValueError(f"NoiseScale state needs exactly the keys {sorted(expected)}, got {sorted(state)}")
-        # The bias correction 1 - decay**steps holds only for EMAs built with one constant decay.
-        if float(state["decay"]) != self.decay:
-            raise ValueError(f"NoiseScale state was saved with decay {state['decay']}, this monitor has {self.decay}")
-        steps = state["steps"]
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"NoiseScale state 'steps' must be a non-negative int, got {steps!r}")
-        self._steps = steps
-        self._gradient_sq_ema = float(state["gradient_sq_ema"])
-        self._trace_sigma_ema = float(state["trace_sigma_ema"])
+class PartVariance(Smoothed):
+    """How far the parts' gradients spread around the step's gradient, smoothed over monitored steps.
 
-    def _corrected(self, ema: float) -> float | None:
-        if self._steps == 0:
-            return None
-        return ema / (1.0 - self.decay**self._steps)
+    A step's gradient is the seed-weighted mean ``G_B = sum_k w_k g_k`` of its parts' batch
+    gradients (``w_k = n_k / B``). Their weighted variance is
+    ``V = sum_k w_k |g_k - G_B|^2 = sum_k w_k |g_k|^2 - |G_B|^2``: the within-part sampling noise
+    of each batch plus the difference between the parts' regions of the graph, which METIS makes
+    large. ``relative = V / |G_B|^2`` is scale-free: near 0 while the parts agree on where to go,
+    above 1 once they pull in different directions, where local SGD drifts and synchronous steps
+    pay. Only squared norms are needed, ``|g_k|^2`` per part: a few numbers that ride along with
+    the gradients' all-reduce, where a per-coordinate variance would need a second all-reduce the
+    size of the model. Like the noise scale it is a function of the parts and the seeds.
+    """
+
+    FIGURES = ("variance", "gradient_sq")
+
+    def update(self, part_sq_norms: Sequence[float], weights: Sequence[float], big_sq_norm: float) -> float:
+        """Add one monitored step: ``part_sq_norms[k] = |g_k|^2`` and ``weights[k] = w_k`` (summing
+        to 1) of each part with seeds in it, ``big_sq_norm = |G_B|^2``; return ``relative``.
+        Invalid input raises ValueError and leaves the monitor as it was."""
+        norms, shares, big = [float(x) for x in part_sq_norms], [float(w) for w in weights], float(big_sq_norm)
+        if len(norms) != len(shares) or not norms:
+            raise ValueError(f"got {len(norms)} squared norms for {len(shares)} weights (and need at least one)")
+        if not all(math.isfinite(x) and x >= 0.0 for x in [*norms, *shares, big]):
+            raise ValueError(f"squared norms and weights must be finite and non-negative, got {norms}, {shares}, {big}")
+        if not math.isclose(sum(shares), 1.0, rel_tol=1e-9):
+            raise ValueError(f"the parts' weights must sum to 1 (the step's seeds), got {sum(shares)}")
+        # max: the two sums differ by float rounding when every part's gradient is the same.
+        variance = max(sum(w * x for w, x in zip(shares, norms, strict=True)) - big, 0.0)
+        self._add(variance=variance, gradient_sq=big)
+        return self.relative
+
+    @property
+    def variance(self) -> float | None:
+        """The smoothed ``V``; None before the first update."""
+        return self._smoothed("variance")
+
+    @property
+    def relative(self) -> float | None:
+        """``V / |G_B|^2`` of the smoothed values; None before the first update or for a zero gradient."""
+        big = self._smoothed("gradient_sq")
+        return None if not big else self.variance / big
 
 
 def _validated(

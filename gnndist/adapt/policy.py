@@ -99,8 +99,10 @@ class Context:
     ``epoch`` and ``step``: where the run is (``step`` is ``None`` at an epoch's boundary);
     ``seeds_trained``: training seeds seen since the run began; ``settings``: the current
     :class:`Settings`; ``metrics``: the last epoch's record (loss, validation scores, epoch time,
-    phases; empty before the first epoch ends); ``workers``: that record's per-worker figures
-    (seeds/s, step time, waiting, sampling, fetching, bytes, parts held); ``noise_scale``: the
+    phases, and where they are monitored ``noise`` and ``part_variance``, the parts' gradient
+    variance of :class:`gnndist.adapt.monitors.PartVariance`; empty before the first epoch
+    ends); ``workers``: that record's per-worker figures (seeds/s, step time, waiting,
+    sampling, fetching, bytes, parts held); ``noise_scale``: the
     gradient noise scale measured so far (``None`` where it is not monitored or not yet known);
     ``history``: every epoch record so far, oldest first.
     """

@@ -38,7 +38,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from gnndist import streams
-from gnndist.adapt.monitors import NoiseScale
+from gnndist.adapt.monitors import NoiseScale, PartVariance
 from gnndist.adapt.policy import Decision, Settings
 from gnndist.adapt.runner import Adapter
 from gnndist.config import NOISE_EVERY, ConfigError, SamplerConfig, TrainConfig
@@ -112,6 +112,7 @@ class Worker:
     trim: bool
     adapter: Adapter
     noise: NoiseScale | None  # the gradient noise scale, where it is measured
+    variance: PartVariance | None  # the parts' gradient variance, measured on the same steps
     monitor_every: int  # steps between its measurements (0: never)
     selection: Selection  # the best validation epoch so far
     workers_changed: dict | None = None  # how the worker count changed since the checkpoint started from
@@ -234,9 +235,11 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     warmup = state["warmup"] if state and "warmup" in state else warmup_length(
         config.warmup_steps, Schedule(counts, sampler.batch_size, sampler.drop_last).steps * config.epochs)
     every = config.monitor_every or (NOISE_EVERY if any(p.reads_noise_scale for p in cfg["policies"]) else 0)
-    noise = NoiseScale() if every else None
+    noise, variance = (NoiseScale(), PartVariance()) if every else (None, None)
     if noise is not None and state and state.get("noise_scale"):
         noise.load_state_dict(state["noise_scale"])
+    if variance is not None and state and state.get("part_variance"):  # absent before it was measured
+        variance.load_state_dict(state["part_variance"])
     selection = Selection(config.select, config.select_mode, config.patience)
     if state and state.get("selection"):  # absent from checkpoints written before the best was kept
         selection.load_state_dict(state["selection"])
@@ -247,7 +250,7 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
                     model=model, optimizer=optimizer, device=device, config=config,
                     sampler=sampler, loss_fn=cfg["loss_fn"] or F.cross_entropy, metrics=cfg["metrics"],
                     hooks=list(cfg["hooks"]), trim=trims_layers(model), adapter=adapter, noise=noise,
-                    monitor_every=every, selection=selection, workers_changed=changed,
+                    variance=variance, monitor_every=every, selection=selection, workers_changed=changed,
                     seeds_trained=state["seeds_trained"] if state else 0, batch_size=batch_size,
                     sync_every=state.get("sync_every", 1) if state else 1,
                     steps_done=state.get("steps_done", 0) if state else 0,
@@ -411,7 +414,8 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
     # The estimate needs the step's all-reduced gradient: not measured in local SGD.
     monitored = worker.noise is not None and not local and worker.step % worker.monitor_every == 0
     ids = worker.placement.piece_ids(worker.rank)
-    gaps = torch.zeros(sum(map(len, worker.placement.pieces)), dtype=torch.float64, device=worker.device)
+    # Per piece of the step: its half gap, then its gradient's squared norm (see _monitored_backward).
+    figures = torch.zeros(2, sum(map(len, worker.placement.pieces)), dtype=torch.float64, device=worker.device)
     started = time.perf_counter()
     for piece, i, batch in zip(worker.pieces, ids, batches, strict=True):
         if batch is None:
@@ -426,8 +430,8 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
         total[0] += loss.detach().double() * batch.batch_size
         total[1] += batch.batch_size
         weight = float(worker.schedule.weights(piece)[worker.step])
-        if monitored and batch.batch_size >= 2:
-            gaps[i] = _half_gap(worker, logits, y, loss * weight, weight)
+        if monitored:
+            figures[:, i] = _monitored_backward(worker, logits, y, loss, weight)
         else:
             (loss * weight).backward()
     worker.seconds["forward_backward"] += time.perf_counter() - started
@@ -437,13 +441,13 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
     else:
         if worker.world > 1:
             started = time.perf_counter()
-            # The pieces' half gaps ride along with the gradients: each piece is trained by one
+            # The pieces' figures ride along with the gradients: each piece is trained by one
             # worker, the others add zeros.
-            reduced = all_reduce_gradients(model, gaps if monitored else None)
-            gaps = gaps if reduced is None else reduced
+            reduced = all_reduce_gradients(model, figures.flatten() if monitored else None)
+            figures = figures if reduced is None else reduced.view_as(figures)
             worker.seconds["allreduce"] += time.perf_counter() - started
         if monitored:
-            _measure_noise(worker, gaps)
+            _measure(worker, *figures)
         worker.optimizer.step()
     worker.steps_done += 1
     if local and worker.steps_done % worker.sync_every == 0:
@@ -465,40 +469,49 @@ def _local_step(worker: Worker) -> None:
     worker.optimizer.step()
 
 
-def _half_gap(worker: Worker, logits: torch.Tensor, y: torch.Tensor, weighted_loss: torch.Tensor,
-              weight: float) -> torch.Tensor:
-    """Backpropagate a part's ``weighted_loss`` (its loss times ``weight``, its share of the step)
-    as an unmonitored step does, and return ``|g_a - g_c|^2`` of the mean gradients of its batch's
-    two halves (the first ``b // 2`` seeds, in the batch's shuffled order, and the rest): the noise
-    within the part (:mod:`gnndist.adapt.monitors`). It costs one more backward pass, of the first
-    half's loss; the gradients the step takes are those of the unmonitored step, bit for bit."""
+def _monitored_backward(worker: Worker, logits: torch.Tensor, y: torch.Tensor, loss: torch.Tensor,
+                        weight: float) -> torch.Tensor:
+    """Backpropagate a part's ``loss`` times ``weight`` (its share of the step) as an unmonitored
+    step does, the step's gradients bit for bit, and return the part's two figures (float64 [2]):
+    ``|g_a - g_c|^2`` of the mean gradients of its batch's two halves (the first ``b // 2`` seeds,
+    in the batch's shuffled order, and the rest), the noise within the part
+    (:mod:`gnndist.adapt.monitors`; 0 for a batch of one seed, which has no halves), and
+    ``|g_k|^2`` of its whole batch's mean gradient. It costs one more backward pass, of the
+    first half's loss."""
     model, size = worker.model, y.numel()
     first = size // 2
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    grads = torch.autograd.grad(worker.loss_fn(logits[:first], y[:first]), trainable, retain_graph=True,
-                                allow_unused=True)
-    by_param = {id(p): g for p, g in zip(trainable, grads, strict=True) if g is not None}
-    g_first = torch.cat([by_param.get(id(p), torch.zeros_like(p)).reshape(-1) for p in model.parameters()]).double()
+    if first:
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        grads = torch.autograd.grad(worker.loss_fn(logits[:first], y[:first]), trainable, retain_graph=True,
+                                    allow_unused=True)
+        by_param = {id(p): g for p, g in zip(trainable, grads, strict=True) if g is not None}
+        g_first = torch.cat([by_param.get(id(p), torch.zeros_like(p)).reshape(-1)
+                             for p in model.parameters()]).double()
     before = flat_gradient(model).double()
-    weighted_loss.backward()
-    after = flat_gradient(model).double()
-    g_part = (after - before) / weight  # the part's mean gradient: its weighted contribution over its weight
+    (loss * weight).backward()
+    g_part = (flat_gradient(model).double() - before) / weight  # its weighted contribution over its weight
+    if not first:
+        return torch.stack([torch.zeros((), dtype=torch.float64, device=g_part.device), g_part.square().sum()])
     # The mean loss of the batch is (first * L_a + rest * L_c) / size, and so is its gradient.
     g_rest = (size * g_part - first * g_first) / (size - first)
-    return (g_first - g_rest).square().sum()
+    return torch.stack([(g_first - g_rest).square().sum(), g_part.square().sum()])
 
 
-def _measure_noise(worker: Worker, gaps: torch.Tensor) -> None:
-    """Add the step to the noise-scale estimate from every piece's half gap (``gaps``, in shard
-    order, summed over the workers, as the step's gradient is): with whole parts the estimate
-    depends on the parts and not on the workers (:mod:`gnndist.adapt.monitors`)."""
+def _measure(worker: Worker, gaps: torch.Tensor, norms: torch.Tensor) -> None:
+    """Add the step to the noise-scale and part-variance estimates from every piece's half gap and
+    squared gradient norm (in shard order, summed over the workers, as the step's gradient is):
+    with whole parts both depend on the parts and not on the workers (:mod:`gnndist.adapt.monitors`)."""
     sizes = np.array([worker.schedule.piece_sizes(piece)[worker.step]
                       for shard in worker.placement.pieces for piece in shard])
+    big = float(flat_gradient(worker.model).double().square().sum())
+    trained = np.flatnonzero(sizes > 0)
+    if trained.size == 0:
+        return
+    worker.variance.update(norms.cpu().numpy()[trained].tolist(), (sizes[trained] / sizes.sum()).tolist(), big)
     split = np.flatnonzero(sizes >= 2)  # a batch of one seed has no halves
     if split.size == 0:
         return
     first = sizes[split] // 2
-    big = float(flat_gradient(worker.model).double().square().sum())
     worker.noise.update(gaps.cpu().numpy()[split].tolist(), first.tolist(), (sizes[split] - first).tolist(), big)
 
 
@@ -649,6 +662,8 @@ def train_worker(cfg: dict) -> None:
         if worker.noise is not None and worker.noise.steps:  # smoothed so far (the scale: None while |G|^2 <= 0)
             record["noise"] = {"scale": worker.noise.value, "gradient_sq": worker.noise.gradient_sq,
                                "trace_sigma": worker.noise.trace_sigma}
+        if worker.variance is not None and worker.variance.steps:
+            record["part_variance"] = {"relative": worker.variance.relative, "variance": worker.variance.variance}
         worker.adapter.history.append(record)  # what the policies' after_epoch sees (rank 0's)
         worker.adapt("after_epoch")
         last = epoch + 1 == config.epochs or worker.stopping
@@ -675,6 +690,7 @@ def train_worker(cfg: dict) -> None:
                                        "split": worker.placement.split,
                                        "policies": worker.adapter.state_dict(),
                                        "noise_scale": worker.noise.state_dict() if worker.noise else None,
+                                       "part_variance": worker.variance.state_dict() if worker.variance else None,
                                        "selection": worker.selection.state_dict()})
             record["checkpoint_s"] = round(time.perf_counter() - started, 4)
             with open(out_dir / METRICS_FILE, "a") as f:

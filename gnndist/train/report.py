@@ -73,8 +73,8 @@ def phase_table(history: list[dict]) -> Table:
 def plot_history(history: list[dict], path: str | Path) -> Path:
     """Loss, validation and test scores, and the per-phase time of each epoch, as one PNG; below
     them, where the run adapted or measured for it: the settings (batch size, learning rate), each
-    worker's throughput with the number of workers, and the gradient noise scale, with every
-    policy decision marked at its epoch."""
+    worker's throughput with the number of workers, and the gradient noise scale with the parts'
+    gradient variance, with every policy decision marked at its epoch."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,7 +150,15 @@ def _plot_adaptation(history: list[dict], axes) -> None:
                       "or |G|^2 not yet resolved from the noise", ha="center", va="center",
                       transform=noise_ax.transAxes, fontsize="small", color="gray")
         noise_ax.set_yticks([])
-    noise_ax.set(title="gradient noise scale (seeds)", xlabel="epoch")
+    spread = [(r["epoch"] + 1, r["part_variance"]["relative"]) for r in history
+              if r.get("part_variance", {}).get("relative") is not None]
+    if spread:  # measured on the noise scale's steps
+        spread_ax = noise_ax.twinx()
+        spread_ax.plot(*zip(*spread, strict=True), marker=".", color="tab:purple", label="parts' gradient variance")
+        spread_ax.set_ylabel("variance / |G|^2", color="tab:purple")
+        lines = noise_ax.get_lines() + spread_ax.get_lines()
+        noise_ax.legend(lines, [line.get_label() for line in lines], fontsize="small")
+    noise_ax.set(title="gradient noise scale (seeds), parts' gradient variance", xlabel="epoch")
     for r in history:  # every decision at the epoch it was taken, on every panel, named once
         decisions = r.get("decisions", [])
         if not decisions:

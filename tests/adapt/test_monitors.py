@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from gnndist.adapt.monitors import NoiseScale, stratified_estimates
+from gnndist.adapt.monitors import NoiseScale, PartVariance, stratified_estimates
 
 DIM = 2000
 PARTS = 4
@@ -165,3 +165,41 @@ def test_a_state_dict_from_another_decay_or_shape_is_refused():
         NoiseScale(decay=0.9).load_state_dict({k: v for k, v in state.items() if k != "steps"})
     with pytest.raises(ValueError, match="non-negative int"):
         NoiseScale(decay=0.9).load_state_dict({**state, "steps": 2.5})
+
+
+def test_part_variance_is_the_weighted_spread_of_the_part_gradients():
+    rng = np.random.default_rng(3)
+    monitor = PartVariance(decay=0.0)  # no smoothing: each update's own figures
+    for _ in range(20):
+        k = int(rng.integers(1, 6))
+        grads = rng.normal(size=(k, 50)) + rng.normal(size=50)  # the parts' batch gradients g_k
+        seeds = rng.integers(1, 40, k)
+        w = seeds / seeds.sum()
+        big = w @ grads  # the step's gradient, the seed-weighted mean
+        want = float(w @ ((grads - big) ** 2).sum(axis=1))
+        relative = monitor.update((grads**2).sum(axis=1).tolist(), w.tolist(), float(big @ big))
+        assert monitor.variance == pytest.approx(want, rel=1e-9, abs=1e-9)
+        assert relative == pytest.approx(want / float(big @ big), rel=1e-9, abs=1e-9)
+    agree = PartVariance()
+    assert agree.update([4.0, 4.0], [0.25, 0.75], 4.0 * (1 + 1e-16)) == 0.0  # equal gradients: no spread
+
+
+@pytest.mark.parametrize(("norms", "weights", "big", "match"), [
+    ([1.0], [0.5, 0.5], 1.0, "squared norms for 2 weights"),
+    ([], [], 1.0, "at least one"),
+    ([1.0, -1.0], [0.5, 0.5], 1.0, "finite and non-negative"),
+    ([1.0, 1.0], [0.5, 0.6], 1.0, "sum to 1"),
+    ([1.0, math.inf], [0.5, 0.5], 1.0, "finite"),
+])
+def test_part_variance_refuses_invalid_steps_and_changes_nothing(norms, weights, big, match):
+    monitor = PartVariance()
+    monitor.update([2.0, 3.0], [0.5, 0.5], 1.0)
+    before = monitor.state_dict()
+    with pytest.raises(ValueError, match=match):
+        monitor.update(norms, weights, big)
+    assert monitor.state_dict() == before
+    restored = PartVariance()
+    restored.load_state_dict(json.loads(json.dumps(before)))
+    assert restored.state_dict() == before and restored.relative == monitor.relative
+    with pytest.raises(ValueError, match="PartVariance state needs exactly the keys"):
+        PartVariance().load_state_dict(NoiseScale().state_dict())

@@ -108,7 +108,7 @@ def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(
     saved = checkpoint.load(result.out_dir, 3, None)  # the last epoch is checkpointed
     # Every epoch trains every seed (drop_last makes the steps larger, it drops no seed).
     assert saved["adapt"] == {"batch_size": 64, "seeds_trained": 4 * seeds, "weights": [1.0, 3.0], "split": True,
-                              "noise_scale": None,
+                              "noise_scale": None, "part_variance": None,
                               "sync_every": 1, "steps_done": sum(r["steps"] for r in history), "lr": 0.02,
                               "warmup": 3,  # a tenth of the 8 epochs' steps the run was started for
                               "policies": [{"name": "schedule", "state": {}},

@@ -205,3 +205,8 @@ def test_the_trajectory_does_not_depend_on_the_number_of_workers(cora4, tmp_path
         # below 0 here; both estimates agree to the gradients' float rounding all the same.
         assert g["trace_sigma"] == pytest.approx(w["trace_sigma"], rel=1e-5) and w["trace_sigma"] > 0
         assert abs(g["gradient_sq"] - w["gradient_sq"]) <= 1e-5 * w["trace_sigma"]
+    # The parts' gradient variance, measured on the same steps, sums the same parts' figures too.
+    got, want = ([r["part_variance"] for r in h] for h in (resized_history, one_history))
+    for g, w in zip(got, want, strict=True):
+        assert g["variance"] == pytest.approx(w["variance"], rel=1e-5) and w["variance"] > 0
+        assert g["relative"] == pytest.approx(w["relative"], rel=1e-4)

@@ -12,7 +12,7 @@ def test_train_shows_phases_plots_and_evaluate_reproduces_the_scores(tmp_path, c
     run, png = tmp_path / "run", tmp_path / "curves.png"
     assert main(["train", "--epochs", "3", "--eval-every", "1", "--fanouts", "5,5", "--batch-size", "32",
                  "--hidden", "16", "--cache-fraction", "0.2", "--cache-lookahead", "--out", str(run),
-                 "--plot", str(png), "--policy", "schedule:lr@1=0.005"]) == 0
+                 "--plot", str(png), "--policy", "schedule:lr@1=0.005", "--monitor-every", "2"]) == 0
     out = capsys.readouterr().out
     sampler = json.loads((run / "run.json").read_text())["sampler"]
     assert sampler["cache_fraction"] == 0.2 and sampler["cache_lookahead"] is True
@@ -22,6 +22,7 @@ def test_train_shows_phases_plots_and_evaluate_reproduces_the_scores(tmp_path, c
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
     best = last["best"]
+    assert last["noise"]["trace_sigma"] > 0 and last["part_variance"]["relative"] > 0  # measured, and plotted
     assert (f"test accuracy {best['test_acc']:.4f} at the best validation epoch, {best['epoch'] + 1} "
             f"(val_acc {best['val_acc']:.4f}); last epoch's {last['test_acc']:.4f}") in out
 
