@@ -75,7 +75,7 @@ class NoiseScaleBatch(Policy):
     """
 
     name = "gns-batch"
-    reads_noise_scale = True
+    reads_monitors = True
 
     def __init__(self, max_batch: int = 65536, growth: float = 2.0, margin: float = 1.25) -> None:
         if max_batch < 1 or not growth > 1 or not margin >= 1:
@@ -175,25 +175,34 @@ class Sync(Policy):
     SGD (``sync``), as KungFu's adaptive SGD does: early on, when the gradients are large and
     alike, averaging every few steps makes as much progress for fewer all-reduces; later, the
     all-reduce of every step keeps the accuracy. It switches at the start of epoch
-    ``until_epoch``, or of the first epoch after one whose training loss fell below
-    ``until_loss``, whichever comes first (at least one must be given).
+    ``until_epoch``, of the first epoch after one whose training loss fell below
+    ``until_loss``, or of the first epoch after one whose parts' gradients spread more than
+    ``until_variance`` (their variance over ``|G|^2``, ``part_variance.relative``: once the parts
+    pull apart, the models averaged drift), whichever comes first (at least one must be given).
+    With ``until_variance`` the run measures the spread every ``monitor_every`` steps, which in
+    local SGD costs an all-reduce of the gradients on those steps.
 
-    As ``--policy``: ``sync:every=4,until_epoch=10`` or ``sync:every=4,until_loss=0.5``.
+    As ``--policy``: ``sync:every=4,until_epoch=10``, ``sync:every=4,until_loss=0.5`` or
+    ``sync:every=4,until_variance=1``.
     """
 
     name = "sync"
 
-    def __init__(self, every: int = 4, until_epoch: int | None = None, until_loss: float | None = None) -> None:
-        if every < 2 or (until_epoch is None and until_loss is None):
-            raise PolicyError("policy 'sync': needs every >= 2 and until_epoch or until_loss (when to switch to "
-                              f"synchronous SGD), got every={every}, until_epoch={until_epoch}, "
-                              f"until_loss={until_loss}")
+    def __init__(self, every: int = 4, until_epoch: int | None = None, until_loss: float | None = None,
+                 until_variance: float | None = None) -> None:
+        if every < 2 or (until_epoch is None and until_loss is None and until_variance is None):
+            raise PolicyError("policy 'sync': needs every >= 2 and until_epoch, until_loss or until_variance (when "
+                              f"to switch to synchronous SGD), got every={every}, until_epoch={until_epoch}, "
+                              f"until_loss={until_loss}, until_variance={until_variance}")
         self.every, self.until_epoch, self.until_loss = every, until_epoch, until_loss
+        self.until_variance = until_variance
+        self.reads_monitors = until_variance is not None
         self.switched = False
 
     @classmethod
     def from_settings(cls, settings: dict[str, str]) -> Sync:
-        return cls(**_typed(cls.name, settings, {"every": int, "until_epoch": int, "until_loss": float}))
+        return cls(**_typed(cls.name, settings, {"every": int, "until_epoch": int, "until_loss": float,
+                                                 "until_variance": float}))
 
     def before_train(self, ctx: Context) -> None:
         if not self.switched and ctx.settings.sync_every != self.every:
@@ -203,14 +212,17 @@ class Sync(Policy):
         if self.switched:
             return
         loss = ctx.metrics.get("loss")
+        spread = ctx.metrics.get("part_variance", {}).get("relative")
         if self.until_epoch is not None and ctx.epoch >= self.until_epoch:
             reason = f"epoch {self.until_epoch} reached"
         elif self.until_loss is not None and loss is not None and loss < self.until_loss:
             reason = f"the training loss fell below {self.until_loss}"
+        elif self.until_variance is not None and spread is not None and spread > self.until_variance:
+            reason = f"the parts' gradient variance rose above {self.until_variance} of |G|^2"
         else:
             return
         self.switched = True
-        ctx.set_sync(1, f"synchronous SGD from here: {reason}", loss=loss)
+        ctx.set_sync(1, f"synchronous SGD from here: {reason}", loss=loss, part_variance=spread)
 
     def state_dict(self) -> dict:
         return {"switched": self.switched}

@@ -173,8 +173,9 @@ class Policy:
 
     #: The name ``--policy`` and the job file know it by, and decisions are logged under.
     name = "policy"
-    #: Whether it reads ``Context.noise_scale`` (the run then measures it; see ``TrainConfig.monitor_every``).
-    reads_noise_scale = False
+    #: Whether it reads the monitored gradient figures, ``Context.noise_scale`` or the records'
+    #: ``noise`` and ``part_variance`` (the run then measures them; see ``TrainConfig.monitor_every``).
+    reads_monitors = False
 
     @classmethod
     def from_settings(cls, settings: dict[str, str]) -> Policy:

@@ -234,7 +234,7 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
     # epochs or a policy's batch size are now.
     warmup = state["warmup"] if state and "warmup" in state else warmup_length(
         config.warmup_steps, Schedule(counts, sampler.batch_size, sampler.drop_last).steps * config.epochs)
-    every = config.monitor_every or (NOISE_EVERY if any(p.reads_noise_scale for p in cfg["policies"]) else 0)
+    every = config.monitor_every or (NOISE_EVERY if any(p.reads_monitors for p in cfg["policies"]) else 0)
     noise, variance = (NoiseScale(), PartVariance()) if every else (None, None)
     if noise is not None and state and state.get("noise_scale"):
         noise.load_state_dict(state["noise_scale"])
@@ -411,8 +411,7 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
         group["lr"] = worker.lr * warmup_factor(worker.steps_done, worker.warmup)
     total = torch.zeros(2, dtype=torch.float64, device=worker.device)
     local = worker.sync_every > 1 and worker.world > 1  # local SGD: no gradient all-reduce this step
-    # The estimate needs the step's all-reduced gradient: not measured in local SGD.
-    monitored = worker.noise is not None and not local and worker.step % worker.monitor_every == 0
+    monitored = worker.noise is not None and worker.step % worker.monitor_every == 0
     ids = worker.placement.piece_ids(worker.rank)
     # Per piece of the step: its half gap, then its gradient's squared norm (see _monitored_backward).
     figures = torch.zeros(2, sum(map(len, worker.placement.pieces)), dtype=torch.float64, device=worker.device)
@@ -437,6 +436,14 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
     worker.seconds["forward_backward"] += time.perf_counter() - started
     worker.call("after_local_gradient")
     if local:
+        if monitored:
+            # The estimates need the step's gradient, which local SGD does not take: a copy is
+            # all-reduced for them (every monitor_every steps), and each worker steps on its own.
+            started = time.perf_counter()
+            size = sum(p.numel() for p in model.parameters())
+            reduced = all_reduce_sum(torch.cat([flat_gradient(model).double(), figures.flatten()]), worker.device)
+            worker.seconds["allreduce"] += time.perf_counter() - started
+            _measure(worker, *reduced[size:].view_as(figures), float(reduced[:size].square().sum()))
         _local_step(worker)
     else:
         if worker.world > 1:
@@ -447,7 +454,7 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
             figures = figures if reduced is None else reduced.view_as(figures)
             worker.seconds["allreduce"] += time.perf_counter() - started
         if monitored:
-            _measure(worker, *figures)
+            _measure(worker, *figures, float(flat_gradient(model).double().square().sum()))
         worker.optimizer.step()
     worker.steps_done += 1
     if local and worker.steps_done % worker.sync_every == 0:
@@ -497,13 +504,13 @@ def _monitored_backward(worker: Worker, logits: torch.Tensor, y: torch.Tensor, l
     return torch.stack([(g_first - g_rest).square().sum(), g_part.square().sum()])
 
 
-def _measure(worker: Worker, gaps: torch.Tensor, norms: torch.Tensor) -> None:
+def _measure(worker: Worker, gaps: torch.Tensor, norms: torch.Tensor, big: float) -> None:
     """Add the step to the noise-scale and part-variance estimates from every piece's half gap and
-    squared gradient norm (in shard order, summed over the workers, as the step's gradient is):
-    with whole parts both depend on the parts and not on the workers (:mod:`gnndist.adapt.monitors`)."""
+    squared gradient norm (in shard order, summed over the workers, as the step's gradient is) and
+    the step's ``big = |G_B|^2``: with whole parts both depend on the parts and not on the workers
+    (:mod:`gnndist.adapt.monitors`)."""
     sizes = np.array([worker.schedule.piece_sizes(piece)[worker.step]
                       for shard in worker.placement.pieces for piece in shard])
-    big = float(flat_gradient(worker.model).double().square().sum())
     trained = np.flatnonzero(sizes > 0)
     if trained.size == 0:
         return

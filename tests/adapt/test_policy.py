@@ -130,7 +130,7 @@ def test_gns_batch_stops_at_its_bound_and_reads_its_settings():
     from gnndist.adapt.policies import NoiseScaleBatch
 
     policy = from_spec("gns-batch:max_batch=40,growth=4")
-    assert isinstance(policy, NoiseScaleBatch) and policy.reads_noise_scale
+    assert isinstance(policy, NoiseScaleBatch) and policy.reads_monitors
     ctx = Context("gns-batch", epoch=0, step=None, seeds_trained=0, settings=SETTINGS, history=(), noise_scale=1e4)
     policy.before_epoch(ctx)
     assert ctx.decisions[0].value == 40
@@ -249,8 +249,23 @@ def test_sync_starts_with_local_sgd_and_switches_once():
     ctx = _context(5, ())
     resumed.before_train(ctx)  # a resumed run that had switched stays synchronous
     assert ctx.decisions == []
-    with pytest.raises(PolicyError, match="until_epoch or until_loss"):
+    with pytest.raises(PolicyError, match="until_epoch, until_loss or until_variance"):
         Sync(every=4)
+    assert not policy.reads_monitors
+
+
+def test_sync_switches_once_the_parts_gradients_spread():
+    from gnndist.adapt.policies import POLICIES, Sync
+
+    policy = POLICIES["sync"].from_settings({"every": "4", "until_variance": "1.5"})
+    assert isinstance(policy, Sync) and policy.reads_monitors  # the run then measures the spread
+    decided = []
+    for epoch, spread in ((1, None), (2, 0.4), (3, 1.2), (4, 2.5), (5, 3.0)):  # None: not measured yet
+        record = {"epoch": epoch - 1, "loss": 1.0} | ({} if spread is None else {"part_variance": {"relative": spread}})
+        ctx = _context(epoch, (record,), sync_every=4)
+        policy.before_epoch(ctx)
+        decided += [(epoch, d.value, d.used["part_variance"]) for d in ctx.decisions]
+    assert decided == [(4, 1, 2.5)]  # once, at the epoch after the spread crossed 1.5
 
 
 def _throughput_epoch(epoch: int, workers: int, seeds_per_s: float, changed: bool = False) -> dict:

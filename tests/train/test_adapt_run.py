@@ -70,7 +70,9 @@ class StopAfter(Policy):
 
 def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(cora_parts, tmp_path):
     schedule = EpochSchedule({1: {"lr": 0.02}, 2: {"batch_size": 64}, 3: {"batch_size": 1000}})
-    result = train(None, cora_parts, config=TrainConfig(epochs=8, hidden=32, checkpoint_every=100, select="val_nodes"),
+    # Monitored every other step: in local SGD too, where a copy of the gradients is all-reduced for it.
+    result = train(None, cora_parts, config=TrainConfig(epochs=8, hidden=32, checkpoint_every=100, select="val_nodes",
+                                                        monitor_every=2),
                    sampler=SamplerConfig(fanouts=(5, 5), batch_size=32, drop_last=True),
                    out_dir=tmp_path / "run", hooks=[SaveParameters(tmp_path / "params")],
                    policies=[schedule, Sync(every=2, until_epoch=2), ShareAt(1), StopAfter(3)],
@@ -81,6 +83,7 @@ def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(
     assert [r["settings"]["lr"] for r in history] == [0.01, 0.02, 0.02, 0.02]
     assert [r["settings"]["batch_size"] for r in history] == [32, 32, 64, 64]
     assert [r["settings"]["sync_every"] for r in history] == [2, 2, 1, 1]
+    assert all(r["part_variance"]["relative"] > 0 and r["noise"]["trace_sigma"] > 0 for r in history)
     assert [r["steps"] for r in history] == [seeds // 32, seeds // 32, seeds // 64, seeds // 64]
     # Selected by a custom score, the count of validation nodes, which never improves on the first epoch's.
     assert result.best["epoch"] == 0 and result.best["val_nodes"] == history[-1]["val_nodes"]
@@ -106,9 +109,10 @@ def test_policies_change_the_settings_at_epoch_boundaries_alike_on_every_worker(
     first, second = saved_parameters(tmp_path / "params", 0), saved_parameters(tmp_path / "params", 1)
     assert all(torch.equal(first[k], second[k]) for k in first)
     saved = checkpoint.load(result.out_dir, 3, None)  # the last epoch is checkpointed
+    monitored = [saved["adapt"].pop(key)["steps"] for key in ("noise_scale", "part_variance")]
+    assert monitored[0] == monitored[1] >= sum(r["steps"] for r in history) // 2
     # Every epoch trains every seed (drop_last makes the steps larger, it drops no seed).
     assert saved["adapt"] == {"batch_size": 64, "seeds_trained": 4 * seeds, "weights": [1.0, 3.0], "split": True,
-                              "noise_scale": None, "part_variance": None,
                               "sync_every": 1, "steps_done": sum(r["steps"] for r in history), "lr": 0.02,
                               "warmup": 3,  # a tenth of the 8 epochs' steps the run was started for
                               "policies": [{"name": "schedule", "state": {}},
