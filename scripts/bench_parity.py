@@ -26,6 +26,7 @@ Datasets can be run a few at a time; each run replaces its datasets' rows in ``-
     .venv-bench/bin/python scripts/bench_parity.py --datasets cora,citeseer --seeds 0,1
     .venv-bench/bin/python scripts/bench_parity.py --datasets amazon-photo --normalize-features
     .venv-bench/bin/python scripts/bench_parity.py --datasets cora --feature-dtype float16
+    .venv-bench/bin/python scripts/bench_parity.py --datasets amazon-photo --seeds 5,6,7,8,9 --more-seeds
 """
 
 from __future__ import annotations
@@ -124,12 +125,19 @@ def _gnndist_run(root: Path, parts: int, seed: int, out: Path) -> dict:
     return {"test_acc": result.test_acc, "best_epoch": result.best["epoch"], "seconds": time.perf_counter() - started}
 
 
-def _row(name: str, seeds: tuple[int, ...], normalize: bool, feature_dtype: str, workdir: Path) -> dict:
+def _row_name(name: str, normalize: bool, feature_dtype: str) -> str:
+    return name + ("+normalized" if normalize else "") + ("" if feature_dtype == "float32" else f"+{feature_dtype}")
+
+
+def _row(name: str, seeds: tuple[int, ...], normalize: bool, feature_dtype: str, workdir: Path,
+         earlier: dict | None = None) -> dict:
+    """The row of dataset ``name`` over ``seeds``, added to the runs of ``earlier`` (a row of
+    the same variant over other seeds) where given."""
     from gnndist.api import partition
 
     dataset, split = DATASETS[name]
     source = SourceConfig(dataset=dataset, split=split, normalize_features=normalize)
-    name += ("+normalized" if normalize else "") + ("" if feature_dtype == "float32" else f"+{feature_dtype}")
+    name = _row_name(name, normalize, feature_dtype)
     graph = load_graph(source)
     runs = {"pyg": [_pyg_run(graph, seed) for seed in seeds]}
     print(json.dumps({"dataset": name, "pyg": runs["pyg"]}), flush=True)
@@ -139,6 +147,9 @@ def _row(name: str, seeds: tuple[int, ...], normalize: bool, feature_dtype: str,
         runs[f"gnndist_{parts}_parts"] = [_gnndist_run(root, parts, seed, workdir / f"run-{name}-{parts}-{seed}")
                                           for seed in seeds]
         print(json.dumps({"dataset": name, f"gnndist_{parts}_parts": runs[f"gnndist_{parts}_parts"]}), flush=True)
+    if earlier is not None:
+        seeds = (*earlier["seeds"], *seeds)
+        runs = {k: earlier["runs"][k] + v for k, v in runs.items()}
     accs = {k: [r["test_acc"] for r in v] for k, v in runs.items()}
     mean = {k: float(np.mean(v)) for k, v in accs.items()}
     gnndist = [k for k in accs if k != "pyg"]
@@ -160,6 +171,8 @@ def main() -> None:
                         help="normalise the features (PyG's NormalizeFeatures) on both sides")
     parser.add_argument("--feature-dtype", choices=FEATURE_DTYPES, default="float32",
                         help="the type gnndist stores features in")
+    parser.add_argument("--more-seeds", action="store_true",
+                        help="add --seeds to the runs of the datasets' rows in --out (skipping seeds they have)")
     parser.add_argument("--out", type=Path, default=Path("scripts/results/bench_parity.json"))
     args = parser.parse_args()
     names = args.datasets.split(",")
@@ -174,7 +187,10 @@ def main() -> None:
     rows = {r["dataset"]: r for r in previous}
     with tempfile.TemporaryDirectory() as tmp:
         for name in names:
-            row = _row(name, seeds, args.normalize_features, args.feature_dtype, Path(tmp))
+            variant = _row_name(name, args.normalize_features, args.feature_dtype)
+            earlier = rows.get(variant) if args.more_seeds else None
+            new = tuple(s for s in seeds if earlier is None or s not in earlier["seeds"])
+            row = _row(name, new, args.normalize_features, args.feature_dtype, Path(tmp), earlier)
             rows[row["dataset"]] = row
             order = list(DATASETS)
             results = sorted(rows.values(), key=lambda r: (order.index(r["dataset"].split("+")[0]), r["dataset"]))
