@@ -23,4 +23,5 @@ def rng(seed: int, purpose: int, *keys: int) -> np.random.Generator:
 
 def torch_seed(seed: int, purpose: int, *keys: int) -> int:
     """A seed for ``torch.manual_seed`` (63 bits) from stream ``(seed, purpose, *keys)``."""
-    return int(np.random.SeedSequence([seed, purpose, *keys]).generate_state(1, np.uint64)[0] >> 1)
+    # Shifted as a Python int: NumPy 1 has no uint64 >> int64 (NumPy 2 takes the 1 as a uint64).
+    return int(np.random.SeedSequence([seed, purpose, *keys]).generate_state(1, np.uint64)[0]) >> 1
