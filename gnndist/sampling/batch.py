@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 import torch
@@ -65,3 +66,29 @@ class MiniBatch:
         return Data(x=self.x, y=self.y, edge_index=self.edge_index, n_id=self.n_id, batch_size=self.batch_size,
                     num_sampled_nodes=self.num_sampled_nodes, num_sampled_edges=self.num_sampled_edges,
                     num_nodes=self.num_nodes)
+
+    def to_dgl_blocks(self) -> list:
+        """One ``dgl.DGLBlock`` per hop, the first layer's first, as DGL's ``NeighborSampler``
+        yields them for a model's ``forward(blocks, x)``.
+
+        With L hops and ``within[h]`` the nodes within h hops of the seeds (the first ``within[h]``
+        local indices: nodes are laid out hop by hop), layer l's block maps the sources
+        ``0..within[L - l] - 1`` to the destinations ``0..within[L - 1 - l] - 1`` over every edge
+        into those destinations, which are the edges of hops 0..L-1-l: a prefix of
+        ``edge_index``, since a node's in-edges are all sampled in the hop after the one that
+        reached it. Destination i is source i, as DGL's blocks have it, so ``x`` is the first
+        block's source features and the last block's destinations are the seeds. Node ids in
+        the blocks are the batch's local indices (``n_id`` maps them to global ids); edges are
+        int64, on the batch's device.
+        """
+        import dgl
+
+        within = list(itertools.accumulate(self.num_sampled_nodes))
+        edges_within = list(itertools.accumulate(self.num_sampled_edges))
+        src, dst = self.edge_index
+        blocks = []
+        for hop in reversed(range(len(edges_within))):  # the first layer's block reaches the furthest hop
+            e = edges_within[hop]
+            blocks.append(dgl.create_block((src[:e], dst[:e]), num_src_nodes=within[hop + 1],
+                                           num_dst_nodes=within[hop]))
+        return blocks

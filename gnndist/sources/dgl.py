@@ -44,8 +44,9 @@ ORIG_NIDS = "orig_nids.dgl"
 #: Keys that every DistDGL partition config holds, besides one ``part-<i>`` entry per part.
 DISTDGL_KEYS = ("graph_name", "num_nodes", "num_parts", "node_map", "ntypes", "etypes")
 
-_NEEDS_DGL_ENV = ("DGL 2.1 needs torch 2.0 to 2.2.1, so it has an environment of its own: build it with "
-                  "`make dgl-env` and run .venv-dgl/bin/gnndist")
+#: How to get DGL, for the errors of everything that needs it (here, and training a DGL model).
+NEEDS_DGL_ENV = ("DGL 2.1 needs torch 2.0 to 2.2.1, so it has an environment of its own: build it with "
+                 "`make dgl-env` and run .venv-dgl/bin/gnndist (or .venv-dgl/bin/python)")
 
 
 def from_dgl(g, *, feature_key: str = "feat", label_key: str = "label", mask_keys: tuple[str, str, str] = MASK_KEYS,
@@ -319,5 +320,5 @@ def _import_dgl(origin: str):
         import dgl
     except (ImportError, OSError) as e:  # OSError: DGL installed but without the C++ library for this torch
         raise GraphError(origin, f"reading DGL data needs DGL, which cannot be imported here ({e})",
-                         _NEEDS_DGL_ENV) from None
+                         NEEDS_DGL_ENV) from None
     return dgl

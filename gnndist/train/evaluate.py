@@ -23,6 +23,7 @@ from gnndist.train.checkpoint import CheckpointError
 from gnndist.train.loop import metric_sums, model_factory
 from gnndist.train.metrics import Metric, with_accuracy
 from gnndist.train.rundir import RUN_FILE, read_run_info
+from gnndist.train.step import ModelInput
 
 
 def _run_and_state(path: Path, latest: bool) -> tuple[Path, Path]:
@@ -73,7 +74,9 @@ def _part_sums(root: str, part: int, servers: ServerGroup, sampler: SamplerConfi
     view = PartView.open(root, part, servers, replace(sampler, cache_mb=None, cache_fraction=None))
     model = factory()
     model.load_state_dict(state)
-    return {split: metric_sums(model, view, sampler, split, metrics, torch.device("cpu")) for split in splits}
+    model_input = ModelInput.of(model)
+    return {split: metric_sums(model, model_input, view, sampler, split, metrics, torch.device("cpu"))
+            for split in splits}
 
 
 def evaluate(model: Callable[[], torch.nn.Module] | None, checkpoint_path: str | Path, *,

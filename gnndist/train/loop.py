@@ -56,12 +56,12 @@ from gnndist.train.rundir import METRICS_FILE, keep_metrics_up_to
 from gnndist.train.schedule import Piece, Schedule, assign_shards, shard_seeds, split_shards, whole_shards
 from gnndist.train.selection import Selection
 from gnndist.train.step import (
+    ModelInput,
     all_reduce_gradients,
     all_reduce_sum,
     average_model,
     flat_gradient,
     forward,
-    trims_layers,
     warmup_factor,
     warmup_length,
 )
@@ -109,7 +109,7 @@ class Worker:
     loss_fn: Callable
     metrics: dict[str, Metric]
     hooks: list[Hooks]
-    trim: bool
+    model_input: ModelInput  # how the model takes a batch, picked once when it is built
     adapter: Adapter
     noise: NoiseScale | None  # the gradient noise scale, where it is measured
     variance: PartVariance | None  # the parts' gradient variance, measured on the same steps
@@ -249,7 +249,7 @@ def _setup(cfg: dict) -> tuple[Worker, int]:
                     schedule=Schedule(counts, batch_size, sampler.drop_last),
                     model=model, optimizer=optimizer, device=device, config=config,
                     sampler=sampler, loss_fn=cfg["loss_fn"] or F.cross_entropy, metrics=cfg["metrics"],
-                    hooks=list(cfg["hooks"]), trim=trims_layers(model), adapter=adapter, noise=noise,
+                    hooks=list(cfg["hooks"]), model_input=ModelInput.of(model), adapter=adapter, noise=noise,
                     variance=variance, monitor_every=every, selection=selection, workers_changed=changed,
                     seeds_trained=state["seeds_trained"] if state else 0, batch_size=batch_size,
                     sync_every=state.get("sync_every", 1) if state else 1,
@@ -422,7 +422,7 @@ def _step(worker: Worker, batches: list[MiniBatch | None]) -> torch.Tensor:
         # Each part's dropout masks are its own stream, wherever it is trained.
         torch.manual_seed(streams.torch_seed(config.seed, streams.DROPOUT, piece.part, worker.epoch, worker.step,
                                              *piece.key))
-        logits, y = forward(model, batch, worker.trim), batch.y[:batch.batch_size]
+        logits, y = forward(model, batch, worker.model_input), batch.y[:batch.batch_size]
         loss = worker.loss_fn(logits, y)
         # The count is added as a number: a tensor made from it on the host would be copied to the
         # GPU, and a blocking copy waits for everything queued before it.
@@ -522,20 +522,19 @@ def _measure(worker: Worker, gaps: torch.Tensor, norms: torch.Tensor, big: float
     worker.noise.update(gaps.cpu().numpy()[split].tolist(), first.tolist(), (sizes[split] - first).tolist(), big)
 
 
-def metric_sums(model: torch.nn.Module, view: PartView, sampler: SamplerConfig, split: str,
-                metrics: dict[str, Metric], device: torch.device) -> dict[str, torch.Tensor]:
+def metric_sums(model: torch.nn.Module, model_input: ModelInput, view: PartView, sampler: SamplerConfig,
+                split: str, metrics: dict[str, Metric], device: torch.device) -> dict[str, torch.Tensor]:
     """Each metric's sums over the nodes of ``split`` that this part owns (model in eval mode, on
-    ``device``)."""
+    ``device``; ``model_input``: its contract, :meth:`ModelInput.of`)."""
     # On a sibling view: the training loader may be prefetching on ``view`` meanwhile.
     loader = DistributedNeighborLoader.for_evaluation(view, split, sampler)
-    trim = trims_layers(model)
     sums: dict[str, torch.Tensor] = {}
     was_training = model.training
     model.eval()
     with torch.no_grad():
         for batch in loader:
             batch = batch.to(device)
-            logits = forward(model, batch, trim)
+            logits = forward(model, batch, model_input)
             for name, metric in metrics.items():
                 s = metric.sums(logits, batch.y[:batch.batch_size])
                 sums[name] = sums[name] + s if name in sums else s
@@ -550,7 +549,7 @@ def _evaluate(worker: Worker, split: str) -> dict[str, float]:
     """``{split}_{name}`` of every metric over all parts: the shard's sums, all-reduced, then the value."""
     metrics = worker.metrics
     # A split part is evaluated once, by the worker of its first piece.
-    shard = [metric_sums(worker.model, view, worker.sampler, split, metrics, worker.device)
+    shard = [metric_sums(worker.model, worker.model_input, view, worker.sampler, split, metrics, worker.device)
              for view, piece in zip(worker.views, worker.pieces, strict=True) if piece.evaluates]
     sums = {name: sum(s[name] for s in shard) for name in metrics}
     flat = all_reduce_sum(torch.cat([sums[name].flatten().to(worker.device) for name in metrics]), worker.device)

@@ -8,23 +8,84 @@ with plain ``torch.distributed`` where Ray is not installed: in tests, or on a G
 
 from __future__ import annotations
 
+import enum
 import inspect
 
 import torch
 import torch.distributed as dist
 
 from gnndist.sampling.batch import MiniBatch
+from gnndist.sources.dgl import NEEDS_DGL_ENV
 
 
-def trims_layers(model: torch.nn.Module) -> bool:
-    """Whether ``model``'s forward takes PyG's per-hop counts (then it computes each layer only
-    for the hops later layers need, as PyG's ``BasicGNN`` does)."""
-    return "num_sampled_nodes_per_hop" in inspect.signature(model.forward).parameters
+class ModelInputError(ValueError):
+    """A model whose input kind cannot be used: an unknown ``gnndist_input``, or a DGL model where
+    DGL cannot be imported."""
 
 
-def forward(model: torch.nn.Module, batch: MiniBatch, trim: bool) -> torch.Tensor:
-    """The logits of the batch's seeds."""
-    if trim:
+class ModelInput(enum.Enum):
+    """How a model takes a batch: which of the three contracts its ``forward`` follows.
+
+    - ``PYG``: ``forward(x, edge_index)``, as a PyG model on a ``NeighborLoader`` batch; it returns
+      rows for every node of the batch (or at least the seeds first), of which the seeds' are taken.
+    - ``PYG_HOPS``: the same, with PyG's per-hop counts as the keyword arguments
+      ``num_sampled_nodes_per_hop`` and ``num_sampled_edges_per_hop`` (then a model can compute
+      each layer only for the hops later layers need, as PyG's ``BasicGNN`` and the built-ins do).
+    - ``DGL_BLOCKS``: ``forward(blocks, x)``, DGL's mini-batch API: ``blocks`` holds one
+      ``DGLBlock`` per hop of the sampler, the first layer's first (:meth:`MiniBatch.to_dgl_blocks`),
+      ``x`` the first block's source features; it returns the last block's destinations' rows (the seeds).
+
+    :meth:`of` picks one once per model; the loop stores it beside the model.
+    """
+
+    PYG = "pyg"
+    PYG_HOPS = "pyg_hops"
+    DGL_BLOCKS = "dgl_blocks"
+
+    @classmethod
+    def of(cls, model: torch.nn.Module) -> ModelInput:
+        """The model's contract: its attribute ``gnndist_input`` (one of the values above) where it
+        sets one, else a ``forward`` whose first parameter is named ``blocks`` is ``DGL_BLOCKS``,
+        one that takes ``num_sampled_nodes_per_hop`` is ``PYG_HOPS``, and any other ``PYG``.
+
+        Raises:
+            ModelInputError: ``gnndist_input`` is not one of the values, or the model takes DGL
+                blocks and DGL cannot be imported here.
+        """
+        declared = getattr(model, "gnndist_input", None)
+        if declared is not None:
+            try:
+                kind = cls(declared)
+            except ValueError:
+                raise ModelInputError(f"{type(model).__name__}.gnndist_input is {declared!r}; expected one of "
+                                      f"{[k.value for k in cls]}") from None
+        else:
+            params = list(inspect.signature(model.forward).parameters)
+            if params[:1] == ["blocks"]:
+                kind = cls.DGL_BLOCKS
+            else:
+                kind = cls.PYG_HOPS if "num_sampled_nodes_per_hop" in params else cls.PYG
+        if kind is cls.DGL_BLOCKS:
+            _check_dgl(type(model).__name__)
+        return kind
+
+
+def _check_dgl(name: str) -> None:
+    """ModelInputError saying how to get DGL where it cannot be imported (checked when the model's
+    contract is picked, so that the run stops before its first batch rather than in it)."""
+    try:
+        import dgl  # noqa: F401
+    except (ImportError, OSError) as e:  # OSError: DGL installed but without the C++ library for this torch
+        raise ModelInputError(f"{name} takes DGL blocks, but DGL cannot be imported here ({e}): "
+                              f"{NEEDS_DGL_ENV}") from None
+
+
+def forward(model: torch.nn.Module, batch: MiniBatch, model_input: ModelInput) -> torch.Tensor:
+    """The logits of the batch's seeds, float32 [batch_size, C], from ``model`` called as its
+    contract ``model_input`` (:meth:`ModelInput.of`) says."""
+    if model_input is ModelInput.DGL_BLOCKS:
+        out = model(batch.to_dgl_blocks(), batch.x)
+    elif model_input is ModelInput.PYG_HOPS:
         out = model(batch.x, batch.edge_index, num_sampled_nodes_per_hop=batch.num_sampled_nodes,
                     num_sampled_edges_per_hop=batch.num_sampled_edges)
     else:

@@ -35,11 +35,12 @@ from gnndist.train.metrics import Metric, with_accuracy
 from gnndist.train.process_group import LoopbackTorchConfig
 from gnndist.train.report import decision_line
 from gnndist.train.schedule import assign_shards
+from gnndist.train.step import ModelInputError
 from gnndist.train.stopping import RunError, interruptible, resume_hint
 
 # Errors a worker raises for the user to act on (a lost partition server, a part that fails its
-# checks): shown as one line, not as a worker's traceback.
-USER_ERRORS = (RemoteError, PartitionFormatError, CheckpointError, GraphError, ConfigError)
+# checks, a DGL model without DGL): shown as one line, not as a worker's traceback.
+USER_ERRORS = (RemoteError, PartitionFormatError, CheckpointError, GraphError, ConfigError, ModelInputError)
 
 
 @dataclass(frozen=True)
@@ -75,10 +76,11 @@ def train(model: Callable[[], torch.nn.Module] | None, partitions: str | Path, *
           metrics: dict[str, Metric] | None = None, hooks: list[Hooks] = (),
           policies: list[Policy] = ()) -> TrainResult:
     """Train ``model`` (a factory returning a fresh ``torch.nn.Module`` whose forward takes
-    ``(x, edge_index)``; ``None`` for the built-in ``config.model``) on every part of the
-    partition directory ``partitions``: ``config.workers`` workers (default: one per part, as many
-    as the cluster has room for), each training a shard of contiguous parts balanced by training
-    seeds (``config.worker_weights``: by capacity). The trajectory depends on the partition and the
+    ``(x, edge_index)``, with PyG's per-hop counts or not, or DGL's ``(blocks, x)``: see
+    :class:`~gnndist.train.step.ModelInput`; ``None`` for the built-in ``config.model``) on every
+    part of the partition directory ``partitions``: ``config.workers`` workers (default: one per
+    part, as many as the cluster has room for), each training a shard of contiguous parts balanced
+    by training seeds (``config.worker_weights``: by capacity). The trajectory depends on the partition and the
     seeds, not on the number of workers (see :mod:`gnndist.train.loop`).
 
     ``loss_fn(logits, y)``: the training loss of a batch's seeds (default: cross-entropy).

@@ -1,21 +1,30 @@
-"""Without DGL (the main environment), DGL inputs are still recognised, and refused with how to
-get DGL; everything else works as before."""
+"""Without DGL (the main environment), DGL inputs and DGL models are still recognised, and refused
+with how to get DGL; everything else works as before."""
 
 from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 
 import pytest
+import ray
+import torch
 
 from gnndist.cli import main
-from gnndist.config import SourceConfig
+from gnndist.config import SourceConfig, TrainConfig
 from gnndist.graph import GraphError
 from gnndist.sources import load_graph
 from gnndist.sources.dgl import DISTDGL_KEYS, GRAPH_FILE_MAGIC
+from gnndist.train.step import ModelInput, ModelInputError
+from gnndist.train.stopping import RunError
+from gnndist.train.trainer import train
 
 if importlib.util.find_spec("dgl") is not None:
     pytest.skip("DGL is installed here: these tests are for an environment without it", allow_module_level=True)
+
+# The workers cannot import this test module: its model class travels by value.
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def test_a_dgl_graph_file_says_how_to_get_dgl(tmp_path, capsys):
@@ -36,3 +45,24 @@ def test_a_distdgl_config_says_how_to_get_dgl(tmp_path):
     path.write_text(json.dumps(config))
     with pytest.raises(GraphError, match=r"cora\.json: reading DGL data needs DGL.*make dgl-env"):
         load_graph(SourceConfig(dataset=str(path)))
+
+
+class Blocks(torch.nn.Module):
+    """A model for DGL's mini-batch API that builds without DGL (its layers are plain torch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1433, 7))  # Cora's features to its classes
+
+    def forward(self, blocks, x):
+        return x @ self.weight
+
+
+def test_a_dgl_model_says_how_to_get_dgl():
+    with pytest.raises(ModelInputError, match=r"Blocks takes DGL blocks, but DGL cannot be imported here.*dgl-env"):
+        ModelInput.of(Blocks())
+
+
+def test_training_a_dgl_model_stops_before_its_first_batch_with_how_to_get_dgl(cora_parts, ray_session, tmp_path):
+    with pytest.raises(RunError, match=r"rank 0 stopped the run: Blocks takes DGL blocks.*make dgl-env"):
+        train(Blocks, cora_parts, config=TrainConfig(epochs=1, workers=1), out_dir=tmp_path / "run")

@@ -35,7 +35,7 @@ from gnndist.testing import SaveParameters, saved_parameters
 from gnndist.train.loop import _open_shard
 from gnndist.train.models import build_model
 from gnndist.train.schedule import Piece, Schedule, assign_shards
-from gnndist.train.step import forward, warmup_factor, warmup_length
+from gnndist.train.step import ModelInput, forward, warmup_factor, warmup_length
 from gnndist.train.trainer import train
 
 # The workers cannot import this test module: its policy class travels by value.
@@ -113,12 +113,12 @@ def test_the_weighted_part_losses_have_the_gradient_of_the_mean_over_all_seeds(c
             model.zero_grad()
             for part, b in enumerate(step_batches):
                 if b is not None:
-                    loss = F.cross_entropy(forward(model, b, True), b.y[:b.batch_size])
+                    loss = F.cross_entropy(forward(model, b, ModelInput.PYG_HOPS), b.y[:b.batch_size])
                     (loss * float(schedule.weights(Piece(part))[step])).backward()
             weighted = [p.grad.clone() for p in params]
             model.zero_grad()
             present = [b for b in step_batches if b is not None]
-            union = sum(F.cross_entropy(forward(model, b, True), b.y[:b.batch_size], reduction="sum")
+            union = sum(F.cross_entropy(forward(model, b, ModelInput.PYG_HOPS), b.y[:b.batch_size], reduction="sum")
                         for b in present)
             (union / sum(b.batch_size for b in present)).backward()
             for got, want in zip(weighted, (p.grad for p in params), strict=True):
@@ -144,7 +144,7 @@ def _replay(root, servers, config: TrainConfig, sampler: SamplerConfig) -> dict[
                 if b is None:
                     continue
                 torch.manual_seed(streams.torch_seed(config.seed, streams.DROPOUT, part, epoch, step))
-                loss = F.cross_entropy(forward(model, b, True), b.y[:b.batch_size])
+                loss = F.cross_entropy(forward(model, b, ModelInput.PYG_HOPS), b.y[:b.batch_size])
                 (loss * float(schedule.weights(Piece(part))[step])).backward()
             optimizer.step()
     return model.state_dict()
