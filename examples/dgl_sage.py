@@ -6,12 +6,15 @@ environment (``make dgl-env``):
 
 gnndist sees that ``forward``'s first parameter is named ``blocks`` and hands it one ``DGLBlock``
 per hop of the sampler (``gnndist.train.step.ModelInput``); a model can also say so itself with
-the class attribute ``gnndist_input = "dgl_blocks"``.
+the class attribute ``gnndist_input = "dgl_blocks"``. The command line trains the same model:
+
+    .venv-dgl/bin/gnndist train --model-module examples/dgl_sage.py:SAGE
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 from pathlib import Path
 
@@ -26,15 +29,15 @@ from gnndist.train.hooks import Hooks
 
 
 class SAGE(torch.nn.Module):
-    """Two ``dgl.nn.SAGEConv`` layers, one block each, as DGL's Cora GraphSAGE example has them:
-    the ``"gcn"`` aggregator (the mean over a node's in-neighbours and itself), dropout on the
-    input and on the ReLU'd hidden layer."""
+    """``dgl.nn.SAGEConv`` layers, one block each, as DGL's Cora GraphSAGE example has them: the
+    ``"gcn"`` aggregator (the mean over a node's in-neighbours and itself), dropout on the input
+    and on each ReLU'd hidden layer. Its keyword arguments are those ``--model-module`` passes."""
 
-    def __init__(self, in_feats: int, hidden: int, n_classes: int, aggregator: str = "gcn",
-                 dropout: float = 0.5) -> None:
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, num_layers: int = 2,
+                 dropout: float = 0.5, aggregator: str = "gcn") -> None:
         super().__init__()
-        self.layers = torch.nn.ModuleList([dglnn.SAGEConv(in_feats, hidden, aggregator),
-                                           dglnn.SAGEConv(hidden, n_classes, aggregator)])
+        sizes = [in_channels] + [hidden] * (num_layers - 1) + [out_channels]
+        self.layers = torch.nn.ModuleList([dglnn.SAGEConv(a, b, aggregator) for a, b in itertools.pairwise(sizes)])
         self.dropout = torch.nn.Dropout(dropout)
 
     def forward(self, blocks: list, x: torch.Tensor) -> torch.Tensor:
@@ -54,7 +57,7 @@ def main(epochs: int = 40, workdir: Path | None = None, hooks: list[Hooks] = ())
     workdir = workdir or Path(tempfile.mkdtemp(prefix="gnndist-dgl-example-"))
     parts = partition(SourceConfig(dataset="cora"), PartitionConfig(method="metis", num_parts=2),
                       workdir / "parts", force=True)
-    return train(lambda: SAGE(1433, 64, 7), parts, config=TrainConfig(epochs=epochs, workers=2),
+    return train(lambda: SAGE(1433, 7), parts, config=TrainConfig(epochs=epochs, workers=2),
                  sampler=SamplerConfig(fanouts=(10, 10)), out_dir=workdir / "run", hooks=hooks)
 
 

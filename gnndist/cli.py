@@ -116,7 +116,8 @@ def _add_partition(sub) -> None:
 
 _TRAIN_FLAGS = {
     **_SOURCE_FLAGS,
-    "model": (TrainConfig, "model"), "hidden": (TrainConfig, "hidden"), "epochs": (TrainConfig, "epochs"),
+    "model": (TrainConfig, "model"), "model_module": (TrainConfig, "model_module"),
+    "hidden": (TrainConfig, "hidden"), "epochs": (TrainConfig, "epochs"),
     "lr": (TrainConfig, "lr"), "dropout": (TrainConfig, "dropout"), "weight_decay": (TrainConfig, "weight_decay"),
     "eval_every": (TrainConfig, "eval_every"), "seed": (TrainConfig, "seed"),
     "select": (TrainConfig, "select"), "select_mode": (TrainConfig, "select_mode"),
@@ -169,6 +170,10 @@ def _add_train(sub) -> None:
     p.add_argument("--worker-weights", type=_floats,
                    help="each worker's capacity, e.g. 1,3: shards get training seeds in proportion")
     p.add_argument("--model", choices=MODELS, help="built-in model (default sage)")
+    p.add_argument("--model-module", metavar="FILE.py:NAME",
+                   help="your own model instead: NAME(in_channels=, out_channels=, hidden=, num_layers=, dropout=) "
+                        "in FILE.py (or package.module:NAME) builds it; its forward takes (x, edge_index), or "
+                        "DGL's (blocks, x), e.g. examples/dgl_sage.py:SAGE in .venv-dgl")
     p.add_argument("--hidden", type=int, help="hidden channels (default 64)")
     p.add_argument("--epochs", type=int, help="epochs (default 40)")
     p.add_argument("--lr", type=float, help="learning rate (default 0.01)")

@@ -259,10 +259,16 @@ class TrainConfig:
     lost machine.
 
     ``model``: a built-in (``sage``, ``gcn``, ``gat``, ``gin``) used when no model factory is
-    given; it has ``len(sampler.fanouts)`` layers. ``eval_every``: validate every N epochs (and
-    after the last). Every epoch by default: a forward pass over the validation nodes, cheap
-    against an epoch's training on the graphs measured (each record's ``eval_s`` says what it
-    cost), and a schedule fixed in advance, so that the best epoch is a function of the seeds.
+    given; it has ``len(sampler.fanouts)`` layers. ``model_module``: a model of your own instead,
+    ``FILE.py:NAME`` or ``package.module:NAME``: ``NAME(in_channels=, out_channels=, hidden=,
+    num_layers=, dropout=)`` (the graph's feature width and class count, ``hidden``, the number of
+    fanouts, ``dropout``) returns the ``torch.nn.Module``, whose forward takes a batch as one of
+    :class:`gnndist.train.step.ModelInput`'s contracts say (PyG's ``(x, edge_index)``, DGL's
+    ``(blocks, x)``); see :mod:`gnndist.train.model_module`.
+    ``eval_every``: validate every N epochs (and after the last). Every epoch by default: a
+    forward pass over the validation nodes, cheap against an epoch's training on the graphs
+    measured (each record's ``eval_s`` says what it cost), and a schedule fixed in advance, so
+    that the best epoch is a function of the seeds.
     ``checkpoint_every``: save a checkpoint every N epochs (and after the last). ``select``: the
     validation score that picks the best epoch (``val_acc``, or ``val_<name>`` of a metric given
     to ``train``), larger being better unless ``select_mode`` is ``"min"``: the run keeps that
@@ -289,6 +295,7 @@ class TrainConfig:
     SECTION = "train"
 
     model: str = "sage"
+    model_module: str | None = None
     hidden: int = 64
     dropout: float = 0.5
     lr: float = 0.01
@@ -336,6 +343,11 @@ class TrainConfig:
             raise ConfigError(f"train.rescale_check_s must be positive, got {self.rescale_check_s}")
         if self.model not in MODELS:
             raise ConfigError(f"train.model {self.model!r} is unknown: choose one of {MODELS}")
+        if self.model_module is not None:
+            source, _, name = self.model_module.rpartition(":")
+            if not source or not name.isidentifier():
+                raise ConfigError(f"train.model_module must be FILE.py:NAME or package.module:NAME (the callable "
+                                  f"that builds the model), got {self.model_module!r}")
         for name in ("hidden", "epochs", "eval_every", "checkpoint_every", "patience"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be positive, got {getattr(self, name)}")

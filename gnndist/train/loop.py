@@ -712,7 +712,12 @@ def train_worker(cfg: dict) -> None:
 
 
 def model_factory(config: TrainConfig, in_channels: int, out_channels: int, num_layers: int) -> Callable:
-    """A picklable factory for a built-in model, built on each worker."""
+    """A picklable factory for the model the config names, built on each worker: the built-in
+    ``config.model``, or ``config.model_module``'s (ConfigError where that cannot be loaded)."""
+    if config.model_module is not None:
+        from gnndist.train.model_module import module_factory
+
+        return module_factory(config, in_channels, out_channels, num_layers)
     from gnndist.train.models import build_model
 
     def factory() -> torch.nn.Module:

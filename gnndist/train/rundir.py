@@ -191,7 +191,8 @@ def model_description(builtin: bool, config, sampler, graph: dict) -> dict:
     described = {"classes": graph["num_classes"], "features": graph["feature_dim"]}
     if not builtin:
         return {"name": "custom", **described}
-    return {"name": config.model, "hidden": config.hidden, "layers": len(sampler.fanouts), **described}
+    return {"name": config.model_module or config.model, "hidden": config.hidden, "layers": len(sampler.fanouts),
+            **described}
 
 
 def read_run_info(run: Path) -> dict:

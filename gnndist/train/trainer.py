@@ -126,9 +126,14 @@ def _train(run: rundir.RunDir, model: Callable[[], torch.nn.Module] | None, part
         raise ConfigError(f"train.select is {config.select!r}, but validation scores are "
                           f"{[f'val_{name}' for name in metrics]}: choose one of these, or pass the metric "
                           "to train(..., metrics=...)")
+    # "builtin_model": the config names the model (a built-in or train.model_module), so that
+    # `gnndist evaluate` can build it again; else it is a factory given from Python.
     builtin = model is None
     if builtin:
         model = model_factory(config, graph["feature_dim"], graph["num_classes"], len(sampler.fanouts))
+    elif config.model_module is not None:
+        raise ConfigError(f"train.model_module is {config.model_module!r}, and train() was given a model factory "
+                          "too: give one of them")
     resume_epoch = run.start(resume=resume, overwrite=overwrite, root=root, factory=model,
                              model=rundir.model_description(builtin, config, sampler, graph),
                              record={"partitions": root, "builtin_model": builtin, "train": to_dict(config),

@@ -6,16 +6,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from pathlib import Path
 
 import pytest
 import ray
 import torch
 
 from gnndist.cli import main
-from gnndist.config import SourceConfig, TrainConfig
+from gnndist.config import ConfigError, SourceConfig, TrainConfig
 from gnndist.graph import GraphError
 from gnndist.sources import load_graph
 from gnndist.sources.dgl import DISTDGL_KEYS, GRAPH_FILE_MAGIC
+from gnndist.train.loop import model_factory
 from gnndist.train.step import ModelInput, ModelInputError
 from gnndist.train.stopping import RunError
 from gnndist.train.trainer import train
@@ -66,3 +68,9 @@ def test_a_dgl_model_says_how_to_get_dgl():
 def test_training_a_dgl_model_stops_before_its_first_batch_with_how_to_get_dgl(cora_parts, ray_session, tmp_path):
     with pytest.raises(RunError, match=r"rank 0 stopped the run: Blocks takes DGL blocks.*make dgl-env"):
         train(Blocks, cora_parts, config=TrainConfig(epochs=1, workers=1), out_dir=tmp_path / "run")
+
+
+def test_the_dgl_example_as_a_model_module_says_how_to_get_dgl():
+    example = Path(__file__).resolve().parents[2] / "examples" / "dgl_sage.py"
+    with pytest.raises(ConfigError, match=r"dgl_sage.py:SAGE': importing it failed: No module named 'dgl' .*dgl-env"):
+        model_factory(TrainConfig(model_module=f"{example}:SAGE"), 1433, 7, 2)

@@ -1,12 +1,13 @@
 """DGL models trained: a model written for DGL's mini-batch API, ``forward(blocks, x)``, gets one
 real ``DGLBlock`` per hop of a gnndist batch (:meth:`MiniBatch.to_dgl_blocks`), computes what DGL
 computes on blocks it builds itself from the same sampled subgraph, what a hand computation and
-gnndist's PyG GraphSAGE give, and trains the bundled Cora on 2 parts with 2 workers."""
+gnndist's PyG GraphSAGE give, and trains the bundled Cora on 2 parts with 2 workers, from Python
+and from the command line (``--model-module``)."""
 
 from __future__ import annotations
 
 import importlib.util
-import itertools
+import json
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from gnndist.cli import main
 from gnndist.config import TrainConfig
 from gnndist.sampling.batch import MiniBatch
 from gnndist.sampling.neighbor import CSCProvider, sample_khop
@@ -61,7 +63,7 @@ def _dgl_own_blocks(batch: MiniBatch, num_layers: int) -> tuple[list, torch.Tens
 
 
 def test_a_model_taking_blocks_is_detected_and_may_say_so_itself(example):
-    assert ModelInput.of(example.SAGE(FEATURES, HIDDEN, CLASSES)) is ModelInput.DGL_BLOCKS
+    assert ModelInput.of(example.SAGE(FEATURES, CLASSES, HIDDEN)) is ModelInput.DGL_BLOCKS
 
     class Declared(torch.nn.Module):  # forward's first parameter is not named blocks
         gnndist_input = "dgl_blocks"
@@ -89,25 +91,11 @@ def test_the_blocks_are_one_per_hop_destinations_first(fanouts):
     assert blocks[-1].num_dst_nodes() == batch.batch_size
 
 
-@pytest.mark.parametrize("fanouts", [(5, 4), (4, 3, 2)])
-def test_logits_and_gradients_equal_those_on_dgl_s_own_blocks(fanouts):
+@pytest.mark.parametrize(("fanouts", "aggregator"), [((5, 4), "mean"), ((4, 3, 2), "mean"), ((5, 4), "gcn")])
+def test_logits_and_gradients_equal_those_on_dgl_s_own_blocks(example, fanouts, aggregator):
     batch = _batch(fanouts)
     torch.manual_seed(0)
-    sizes = [FEATURES] + [HIDDEN] * (len(fanouts) - 1) + [CLASSES]
-    convs = [dgl.nn.SAGEConv(a, b, "mean") for a, b in itertools.pairwise(sizes)]
-
-    class Stack(torch.nn.Module):  # DGL's GraphSAGE example's forward, of any depth
-        def __init__(self):
-            super().__init__()
-            self.layers = torch.nn.ModuleList(convs)
-
-        def forward(self, blocks, x):
-            for i, (layer, block) in enumerate(zip(self.layers, blocks, strict=True)):
-                x = layer(block, x)
-                x = x.relu() if i < len(self.layers) - 1 else x
-            return x
-
-    model = Stack()
+    model = example.SAGE(FEATURES, CLASSES, HIDDEN, num_layers=len(fanouts), dropout=0.0, aggregator=aggregator)
     ours = forward(model, batch, ModelInput.of(model))
     ours.square().sum().backward()
     ours_grads = [p.grad.clone() for p in model.parameters()]
@@ -139,7 +127,7 @@ def test_dgl_sage_equals_a_hand_computation_and_gnndist_s_pyg_graphsage(example)
     batch = _batch((3, 3), num_seeds=12, num_nodes=60, num_edges=90)
     assert 0 in batch.edge_index[1].bincount(minlength=batch.batch_size)[:batch.batch_size]
     torch.manual_seed(0)
-    model = example.SAGE(FEATURES, HIDDEN, CLASSES, aggregator="mean").eval()
+    model = example.SAGE(FEATURES, CLASSES, HIDDEN, aggregator="mean").eval()
     with torch.no_grad():
         logits = forward(model, batch, ModelInput.of(model))
         within = np.cumsum(batch.num_sampled_nodes)
@@ -166,3 +154,17 @@ def test_the_example_trains_cora_on_two_parts_with_identical_parameters(example,
     assert result.test_acc >= 0.78  # the test accuracy at the best validation epoch (chance: 0.32)
     first, second = saved_parameters(tmp_path / "params", 0), saved_parameters(tmp_path / "params", 1)
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_the_command_line_trains_the_example_s_model_and_evaluates_it(cora_parts, ray_session, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--partitions", str(cora_parts), "--model-module", f"{EXAMPLE}:SAGE", "--epochs", "1",
+                 "--hidden", "32", "--out", str(run), "--quiet"]) == 0
+    assert "test accuracy" in capsys.readouterr().out
+    info = json.loads((run / "run.json").read_text())
+    assert info["model"]["name"] == f"{EXAMPLE}:SAGE" and info["model"]["hidden"] == 32
+    last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    # The run's config names the model, so `gnndist evaluate` builds it again.
+    assert main(["evaluate", str(run), "--json"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores == {"epoch": 0, "val_acc": last["val_acc"], "test_acc": last["test_acc"]}
