@@ -69,7 +69,7 @@ from gnndist.train import checkpoint
 from gnndist.train.device import pinned, staged
 from gnndist.train.models import BUILT_IN, build_model
 from gnndist.train.relu_dropout import relu_dropout
-from gnndist.train.step import all_reduce_gradients, all_reduce_sum, forward, trims_layers
+from gnndist.train.step import ModelInput, all_reduce_gradients, all_reduce_sum, forward
 
 FANOUTS, BATCH, HIDDEN, FEATURES = (15, 10, 5), 1024, 256, 128
 CONTENDERS = ("gnndist", "pyg", "pyg_trimmed")  # see _contenders
@@ -126,15 +126,15 @@ def _adam(model: torch.nn.Module) -> torch.optim.Optimizer:
     return torch.optim.Adam(model.parameters(), lr=DEFAULTS.lr, weight_decay=DEFAULTS.weight_decay)
 
 
-def _step(model, optimizer, batch: MiniBatch, trim: bool) -> float:
+def _step(model, optimizer, batch: MiniBatch, model_input: ModelInput) -> float:
     """One training step on ``batch`` (on the model's device); the loss before it."""
-    return _train(model, optimizer, batch, trim).item()
+    return _train(model, optimizer, batch, model_input).item()
 
 
-def _train(model, optimizer, batch: MiniBatch, trim: bool) -> torch.Tensor:
+def _train(model, optimizer, batch: MiniBatch, model_input: ModelInput) -> torch.Tensor:
     """One training step on ``batch``; the loss before it, on the device (not waited for)."""
     optimizer.zero_grad()
-    loss = F.cross_entropy(forward(model, batch, trim), batch.y[:batch.batch_size])
+    loss = F.cross_entropy(forward(model, batch, model_input), batch.y[:batch.batch_size])
     loss.backward()
     optimizer.step()
     return loss.detach()
@@ -175,7 +175,7 @@ def _allreduced_matches_plain(name: str, graph, batch: MiniBatch, device: torch.
     for reduced in (False, True):
         model = _model(name, graph, device)
         torch.manual_seed(1)  # the same dropout masks in both
-        loss = F.cross_entropy(forward(model, batch, trims_layers(model)), batch.y[:batch.batch_size])
+        loss = F.cross_entropy(forward(model, batch, ModelInput.of(model)), batch.y[:batch.batch_size])
         loss.backward()
         if reduced:
             _sync(device)
@@ -222,14 +222,14 @@ def train_steps_check(device: torch.device, graph, steps: int) -> dict:
     batches = [_batch(graph, _train_seeds(graph, 512, k), k) for k in range(4)]
     results = {}
     for name in BUILT_IN:
-        model, trim = _model(name, graph, device), True
+        model, model_input = _model(name, graph, device), ModelInput.PYG_HOPS
         optimizer = _adam(model)
         losses = []
         source = ([None, batches[s % len(batches)]] for s in range(steps))  # the first part has no seeds
         for s, (none, batch) in enumerate(staged(pinned(source, device), device)):
             _require(none is None and batch.x.device == device, f"{name}: step {s} came as {none}, {batch.x.device}")
             _require(_same_batch(batch, batches[s % len(batches)]), f"{name}: step {s}'s batch arrived changed")
-            losses.append(_step(model, optimizer, batch, trim))
+            losses.append(_step(model, optimizer, batch, model_input))
         _require(len(losses) == steps, f"{name}: {len(losses)} of {steps} steps were staged")
         on = {p.device.type for p in model.parameters()}
         _require(on == {device.type}, f"{name}: parameters on {on}")
@@ -289,7 +289,7 @@ def _median_ms(fn, device: torch.device, steps: int, warmup: int) -> float:
 
 
 def _contenders(graph, device: torch.device) -> dict:
-    """``name -> (model, optimizer, trim)``: gnndist's GraphSAGE and PyG's, plain and trimmed."""
+    """``name -> (model, optimizer, model input)``: gnndist's GraphSAGE and PyG's, plain and trimmed."""
     from torch_geometric.nn import GraphSAGE
 
     ours = _model("sage", graph, device, HIDDEN)
@@ -297,15 +297,15 @@ def _contenders(graph, device: torch.device) -> dict:
     stock = GraphSAGE(graph.x.shape[1], HIDDEN, num_layers=len(FANOUTS), out_channels=graph.num_classes,
                       dropout=DEFAULTS.dropout).to(device)
     stock_opt = _adam(stock)
-    return {"gnndist": (ours, _adam(ours), True), "pyg": (stock, stock_opt, False),
-            "pyg_trimmed": (stock, stock_opt, True)}
+    return {"gnndist": (ours, _adam(ours), ModelInput.PYG_HOPS), "pyg": (stock, stock_opt, ModelInput.PYG),
+            "pyg_trimmed": (stock, stock_opt, ModelInput.PYG_HOPS)}
 
 
 def _step_times(graph, batch: MiniBatch, device: torch.device, steps: int, warmup: int, names: tuple) -> dict:
     """Median ms of one training step of each contender in ``names`` on ``batch`` (moved to ``device`` once)."""
     on_device = batch.to(device)
-    return {name: _median_ms(lambda m=model, o=opt, t=trim: _step(m, o, on_device, t), device, steps, warmup)
-            for name, (model, opt, trim) in _contenders(graph, device).items() if name in names}
+    return {name: _median_ms(lambda m=model, o=opt, i=kind: _step(m, o, on_device, i), device, steps, warmup)
+            for name, (model, opt, kind) in _contenders(graph, device).items() if name in names}
 
 
 def _build_times(graph, seeds: np.ndarray, reps: int = 3) -> dict:
@@ -339,17 +339,17 @@ def _step_with_copy_times(graph, batch: MiniBatch, device: torch.device, steps: 
     steps): copied before the step, from pageable (the training loop before ``gnndist.train.device``)
     or from pinned memory, and staged (pinned, copied one step ahead on a side stream, as the loop
     does now; pinned beforehand, as the loop's prefetch thread does). On CPU the three are one."""
-    model, trim = _model("sage", graph, device, HIDDEN), True
+    model, model_input = _model("sage", graph, device, HIDDEN), ModelInput.PYG_HOPS
     optimizer = _adam(model)
     (pinned_batch,), = pinned([[batch]], device)  # the batch itself on CPU
 
     def copied_before(host: MiniBatch) -> None:
         for _ in range(steps):
-            _train(model, optimizer, host.to(device), trim)
+            _train(model, optimizer, host.to(device), model_input)
 
     def staged_steps() -> None:
         for (on_device,) in staged(([pinned_batch] for _ in range(steps)), device):
-            _train(model, optimizer, on_device, trim)
+            _train(model, optimizer, on_device, model_input)
 
     runs = {"copied_before_pageable": lambda: copied_before(batch),
             "copied_before_pinned": lambda: copied_before(pinned_batch), "staged": staged_steps}
